@@ -1,0 +1,71 @@
+"""optx: the seed's optimizers and learning-rate schedules as Optax transformations."""
+
+from optx._src.alias import adagrad as adagrad
+from optx._src.alias import adam as adam
+from optx._src.alias import momentum as momentum
+from optx._src.alias import nesterov as nesterov
+from optx._src.alias import rmsprop as rmsprop
+from optx._src.alias import sgd as sgd
+from optx._src.base import Schedule as Schedule
+from optx._src.base import ScalarOrSchedule as ScalarOrSchedule
+from optx._src.plateau import PlateauConfig as PlateauConfig
+from optx._src.plateau import ReduceOnPlateauState as ReduceOnPlateauState
+from optx._src.plateau import observe as observe
+from optx._src.plateau import plateau_scale as plateau_scale
+from optx._src.plateau import reduce_on_plateau as reduce_on_plateau
+from optx._src.schedules import epoch_schedule as epoch_schedule
+from optx._src.schedules import exponential_schedule as exponential_schedule
+from optx._src.schedules import onecycle_momentum_schedule as onecycle_momentum_schedule
+from optx._src.schedules import onecycle_schedule as onecycle_schedule
+from optx._src.schedules import piecewise_constant_schedule as piecewise_constant_schedule
+from optx._src.schedules import power_schedule as power_schedule
+from optx._src.transform import ScaleByAdamState as ScaleByAdamState
+from optx._src.transform import ScaleByAmsgradState as ScaleByAmsgradState
+from optx._src.transform import ScaleByLearningRateState as ScaleByLearningRateState
+from optx._src.transform import ScaleByRmsState as ScaleByRmsState
+from optx._src.transform import ScaleByRssState as ScaleByRssState
+from optx._src.transform import ScaleByStddevState as ScaleByStddevState
+from optx._src.transform import TraceState as TraceState
+from optx._src.transform import scale_by_adam as scale_by_adam
+from optx._src.transform import scale_by_learning_rate as scale_by_learning_rate
+from optx._src.transform import scale_by_rms as scale_by_rms
+from optx._src.transform import scale_by_rss as scale_by_rss
+from optx._src.transform import scale_by_stddev as scale_by_stddev
+from optx._src.transform import trace as trace
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "PlateauConfig",
+    "ReduceOnPlateauState",
+    "ScalarOrSchedule",
+    "ScaleByAdamState",
+    "ScaleByAmsgradState",
+    "ScaleByLearningRateState",
+    "ScaleByRmsState",
+    "ScaleByRssState",
+    "ScaleByStddevState",
+    "Schedule",
+    "TraceState",
+    "adagrad",
+    "adam",
+    "epoch_schedule",
+    "exponential_schedule",
+    "momentum",
+    "nesterov",
+    "observe",
+    "onecycle_momentum_schedule",
+    "onecycle_schedule",
+    "piecewise_constant_schedule",
+    "plateau_scale",
+    "power_schedule",
+    "reduce_on_plateau",
+    "rmsprop",
+    "scale_by_adam",
+    "scale_by_learning_rate",
+    "scale_by_rms",
+    "scale_by_rss",
+    "scale_by_stddev",
+    "sgd",
+    "trace",
+)

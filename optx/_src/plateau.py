@@ -1,0 +1,274 @@
+"""Performance scheduling: reduce the learning rate when a measurement plateaus.
+
+The seed's ``ReduceLROnPlateau``: measure the validation error every N steps
+and lower the learning rate by a factor when it stops dropping. Here the
+reduction is a multiplicative ``scale`` held in the optimizer state; the
+aliases accept the transform as ``plateau=`` and place it where the learning
+rate is applied (inside the momentum buffer, as Keras lowers the learning
+rate). :func:`observe` records a measurement into every plateau state of an
+optimizer state, however deeply chained.
+
+optax has ``optax.contrib.reduce_on_plateau``; optx writes its own because the
+decision rules differ (absolute ``min_delta``, Keras's cooldown counting and
+floor, a max mode, PyTorch's rule for ``optx.torch``) and because the
+hyperparameters must live in the state for ``observe`` to need nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.typing import ArrayLike
+
+from optx._src import validation as v
+
+
+class PlateauConfig(NamedTuple):
+  """The decision rule's hyperparameters, kept in the state as arrays."""
+
+  factor: jax.Array
+  patience: jax.Array
+  min_delta: jax.Array
+  cooldown: jax.Array
+  min_scale: jax.Array
+  maximize: jax.Array
+  relative: jax.Array
+  torch_rule: jax.Array
+  eps: jax.Array
+
+
+class ReduceOnPlateauState(NamedTuple):
+  """State of :func:`reduce_on_plateau`.
+
+  Attributes:
+    scale: the current multiplier of the learning rate (starts at 1).
+    best: the best measurement so far (±inf before the first).
+    wait: measurements since the last improvement (Keras's ``wait``,
+      PyTorch's ``num_bad_epochs``).
+    cooldown_counter: measurements left in the cooldown.
+    config: the rule's hyperparameters.
+  """
+
+  scale: jax.Array
+  best: jax.Array
+  wait: jax.Array
+  cooldown_counter: jax.Array
+  config: PlateauConfig
+
+
+def reduce_on_plateau(
+    factor: ArrayLike = 0.5,
+    patience: int = 5,
+    *,
+    min_delta: ArrayLike = 1e-4,
+    mode: Literal["min", "max"] = "min",
+    cooldown: int = 0,
+    min_scale: ArrayLike = 0.0,
+    threshold_mode: Literal["abs", "rel"] = "abs",
+    rule: Literal["keras", "torch"] = "keras",
+    eps: ArrayLike = 0.0,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Performance scheduling: scales updates down when a measurement plateaus.
+
+  Updates are multiplied by a scale :math:`\lambda` (1 at first). At each
+  measurement :math:`x` (:func:`observe`, or ``update(..., value=x)``), with
+  Keras's rule (the seed's ``ReduceLROnPlateau``):
+
+  1. in cooldown: ``cooldown_counter -= 1``, ``wait = 0``;
+  2. if :math:`x < x^* - \delta` (``mode="min"``; :math:`x > x^* + \delta`
+     for ``"max"``), :math:`x^* \leftarrow x` and ``wait = 0``;
+  3. else, out of cooldown, ``wait += 1``; when ``wait >= patience`` and
+     :math:`\lambda > \lambda_{min}`:
+     :math:`\lambda \leftarrow \max(f \lambda, \lambda_{min})`,
+     ``cooldown_counter = cooldown``, ``wait = 0``.
+
+  :math:`f` is ``factor``, :math:`\delta` is ``min_delta`` (absolute; with
+  ``threshold_mode="rel"`` the bound is :math:`x^*(1 \mp \delta)`) and
+  :math:`\lambda_{min}` is ``min_scale``. The first measurement is always an
+  improvement. ``rule="torch"`` follows PyTorch's ``ReduceLROnPlateau``
+  instead (count, then cooldown, reduce when ``wait > patience``, and only
+  if :math:`\lambda` falls by more than ``eps``). A NaN measurement is ignored.
+
+  Args:
+    factor: :math:`f` in (0, 1) (the seed uses 0.5).
+    patience: measurements without improvement before a reduction (>= 0).
+    min_delta: :math:`\delta` (>= 0).
+    mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
+    cooldown: measurements to wait after a reduction (>= 0).
+    min_scale: :math:`\lambda_{min}` in [0, 1].
+    threshold_mode: ``"abs"`` (Keras) or ``"rel"`` (PyTorch's default).
+    rule: ``"keras"`` or ``"torch"``.
+    eps: smallest change of :math:`\lambda` applied (``rule="torch"``).
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` taking ``value=``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optx
+    >>> tx = optx.sgd(0.1, plateau=optx.reduce_on_plateau(factor=0.5, patience=2))
+    >>> state = tx.init(jnp.zeros(1))
+    >>> for loss in [1.0, 1.0, 1.0]:
+    ...   state = optx.observe(state, loss)
+    >>> u, state = tx.update(jnp.ones(1), state)
+    >>> print(f"{u[0]:.4f}")
+    -0.0500
+  """
+  call = "reduce_on_plateau"
+  v.check_number(call, "factor", factor, lower=0, upper=1, lower_open=True, upper_open=True, schedule_ok=False)
+  v.check_integer(call, "patience", patience, lower=0)
+  v.check_number(call, "min_delta", min_delta, lower=0, schedule_ok=False)
+  v.check_choice(call, "mode", mode, ["min", "max"])
+  v.check_integer(call, "cooldown", cooldown, lower=0)
+  v.check_number(call, "min_scale", min_scale, lower=0, upper=1, schedule_ok=False)
+  v.check_choice(call, "threshold_mode", threshold_mode, ["abs", "rel"])
+  v.check_choice(call, "rule", rule, ["keras", "torch"])
+  v.check_number(call, "eps", eps, lower=0, schedule_ok=False)
+
+  def init_fn(params):
+    del params
+    maximize = mode == "max"
+    config = PlateauConfig(
+        factor=jnp.asarray(factor, jnp.float32),
+        patience=jnp.asarray(patience, jnp.int32),
+        min_delta=jnp.asarray(min_delta, jnp.float32),
+        cooldown=jnp.asarray(cooldown, jnp.int32),
+        min_scale=jnp.asarray(min_scale, jnp.float32),
+        maximize=jnp.asarray(maximize),
+        relative=jnp.asarray(threshold_mode == "rel"),
+        torch_rule=jnp.asarray(rule == "torch"),
+        eps=jnp.asarray(eps, jnp.float32),
+    )
+    return ReduceOnPlateauState(
+        scale=jnp.ones([], jnp.float32),
+        best=jnp.asarray(-jnp.inf if maximize else jnp.inf, jnp.float32),
+        wait=jnp.zeros([], jnp.int32),
+        cooldown_counter=jnp.zeros([], jnp.int32),
+        config=config,
+    )
+
+  def update_fn(updates, state, params=None, *, value=None, **extra_args):
+    del params, extra_args
+    if value is not None:
+      state = _record(state, value)
+    updates = jax.tree.map(lambda u: state.scale.astype(u.dtype) * u, updates)
+    return updates, state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _is_improvement(state: ReduceOnPlateauState, x: jax.Array) -> jax.Array:
+  c = state.config
+  sign = jnp.where(c.maximize, -1.0, 1.0)  # compare -x against -best in max mode
+  best = sign * state.best
+  # Relative mode is PyTorch's literal ``best * (1 -/+ threshold)``.
+  bound = jnp.where(c.relative, best * (1 - sign * c.min_delta), best - c.min_delta)
+  return sign * x < bound
+
+
+def _record(state: ReduceOnPlateauState, value: ArrayLike) -> ReduceOnPlateauState:
+  """One measurement through the rule; a NaN measurement leaves the state as is."""
+  c = state.config
+  x = jnp.asarray(value, jnp.float32)
+  improved = _is_improvement(state, x)
+  best = jnp.where(improved, x, state.best)
+  reduced_scale = jnp.maximum(state.scale * c.factor, c.min_scale)
+
+  # Keras: cooldown first, then improvement, then wait (outside cooldown only).
+  was_in_cooldown = state.cooldown_counter > 0
+  k_cooldown = jnp.where(was_in_cooldown, state.cooldown_counter - 1, 0)
+  k_in_cooldown = k_cooldown > 0
+  k_wait = jnp.where(was_in_cooldown, 0, state.wait)
+  k_wait = jnp.where(improved | k_in_cooldown, 0, k_wait + 1)
+  k_reduce = ~improved & ~k_in_cooldown & (k_wait >= c.patience) & (
+      state.scale > c.min_scale
+  )
+  keras = ReduceOnPlateauState(
+      scale=jnp.where(k_reduce, reduced_scale, state.scale),
+      best=best,
+      wait=jnp.where(k_reduce, 0, k_wait),
+      cooldown_counter=jnp.where(k_reduce, c.cooldown, k_cooldown),
+      config=c,
+  )
+
+  # PyTorch: count first, then cooldown resets the count, reduce when > patience.
+  t_wait = jnp.where(improved, 0, state.wait + 1)
+  t_in_cooldown = state.cooldown_counter > 0
+  t_wait = jnp.where(t_in_cooldown, 0, t_wait)
+  t_cooldown = jnp.where(t_in_cooldown, state.cooldown_counter - 1, state.cooldown_counter)
+  t_reduce = t_wait > c.patience
+  t_apply = t_reduce & (state.scale - reduced_scale > c.eps)
+  torch = ReduceOnPlateauState(
+      scale=jnp.where(t_apply, reduced_scale, state.scale),
+      best=best,
+      wait=jnp.where(t_reduce, 0, t_wait),
+      cooldown_counter=jnp.where(t_reduce, c.cooldown, t_cooldown),
+      config=c,
+  )
+
+  new = jax.tree.map(lambda a, b: jnp.where(c.torch_rule, a, b), torch, keras)
+  finite = jnp.isfinite(x)
+  return jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)
+
+
+def _is_plateau(x: Any) -> bool:
+  return isinstance(x, ReduceOnPlateauState)
+
+
+def observe(
+    opt_state: optax.OptState, value: ArrayLike, *, axis_name: Any = None
+) -> optax.OptState:
+  r"""Records one measurement into every plateau state inside ``opt_state``.
+
+  Call it every N steps with the validation loss (or the metric the plateau
+  transforms watch); the decision applies from the next update on. Jittable.
+  Under ``pmap``/``shard_map``, pass ``axis_name`` so that the measurement is
+  averaged over that axis first and every replica takes the same decision.
+
+  Args:
+    opt_state: any optimizer state, e.g. of ``optax.chain(...)``.
+    value: the scalar measurement. NaN is ignored.
+    axis_name: the mapped axis to average ``value`` over, if any.
+
+  Returns:
+    ``opt_state`` with every :class:`ReduceOnPlateauState` updated.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optx
+    >>> tx = optx.adam(1e-3, plateau=optx.reduce_on_plateau(patience=0))
+    >>> state = optx.observe(tx.init(jnp.zeros(2)), 1.0)
+    >>> state = optx.observe(state, 1.0)
+    >>> print(optx.plateau_scale(state))
+    0.5
+  """
+  if axis_name is not None:
+    value = jax.lax.pmean(jnp.asarray(value, jnp.float32), axis_name)
+  return jax.tree.map(
+      lambda s: _record(s, value) if _is_plateau(s) else s,
+      opt_state,
+      is_leaf=_is_plateau,
+  )
+
+
+def plateau_scale(opt_state: optax.OptState) -> jax.Array:
+  """Returns the product of every plateau scale inside ``opt_state`` (1 if none).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optx
+    >>> print(optx.plateau_scale(optx.sgd(0.1).init(jnp.zeros(1))))
+    1.0
+  """
+  scales = [
+      s.scale
+      for s in jax.tree.leaves(opt_state, is_leaf=_is_plateau)
+      if _is_plateau(s)
+  ]
+  result = jnp.ones([], jnp.float32)
+  for scale in scales:
+    result = result * scale
+  return result

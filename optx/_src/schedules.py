@@ -1,0 +1,335 @@
+"""The seed's learning-rate schedules as pure, jittable functions of the step.
+
+A schedule maps the step count ``t`` (0 on the first update, as Keras's
+``iterations`` and optax's ``count``) to a float32 scalar. Schedules use
+``jnp.where``/``jnp.clip``, never Python branches on the step, so they
+``jit`` and ``vmap`` over a step array. Negative steps are read as 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from optx._src import base
+from optx._src import validation as v
+
+
+def _step(count: ArrayLike) -> jax.Array:
+  return jnp.maximum(jnp.asarray(count), 0).astype(jnp.float32)
+
+
+def power_schedule(
+    init_value: ArrayLike,
+    steps: ArrayLike,
+    power: ArrayLike = 1.0,
+    *,
+    staircase: bool = False,
+) -> base.Schedule:
+  r"""Power scheduling: the rate falls as a power of the step.
+
+  .. math::
+    \eta(t) = \frac{\eta_0}{(1 + t/s)^c}
+
+  where :math:`\eta_0` is ``init_value``, :math:`s` is ``steps`` and :math:`c`
+  is ``power``. With ``staircase``, :math:`t/s` is floored. Keras's legacy
+  ``decay=d`` is ``power_schedule(lr, 1 / d, 1.0)``.
+
+  Args:
+    init_value: :math:`\eta_0` (>= 0).
+    steps: :math:`s` (> 0).
+    power: :math:`c` (>= 0).
+    staircase: floor :math:`t/s`.
+
+  Returns:
+    A schedule, ``step -> value``.
+
+  Examples:
+    >>> import optx
+    >>> schedule = optx.power_schedule(0.01, steps=10_000)
+    >>> print(f"{schedule(10_000):.4f}")
+    0.0050
+  """
+  v.check_number("power_schedule", "init_value", init_value, lower=0, schedule_ok=False)
+  v.check_number("power_schedule", "steps", steps, lower=0, lower_open=True, schedule_ok=False)
+  v.check_number("power_schedule", "power", power, lower=0, schedule_ok=False)
+  v.check_bool("power_schedule", "staircase", staircase)
+
+  def schedule(count):
+    p = _step(count) / jnp.asarray(steps, jnp.float32)
+    if staircase:
+      p = jnp.floor(p)
+    return jnp.asarray(init_value, jnp.float32) / (1 + p) ** jnp.asarray(power, jnp.float32)
+
+  return schedule
+
+
+def exponential_schedule(
+    init_value: ArrayLike,
+    steps: ArrayLike,
+    decay_rate: ArrayLike = 0.1,
+    *,
+    staircase: bool = False,
+) -> base.Schedule:
+  r"""Exponential scheduling: the rate is multiplied by ``decay_rate`` every ``steps``.
+
+  .. math::
+    \eta(t) = \eta_0 \, r^{t/s}
+
+  where :math:`\eta_0` is ``init_value``, :math:`r` is ``decay_rate`` (the
+  seed's 0.1) and :math:`s` is ``steps``. With ``staircase``, :math:`t/s` is
+  floored.
+
+  Args:
+    init_value: :math:`\eta_0` (>= 0).
+    steps: :math:`s` (> 0).
+    decay_rate: :math:`r` (> 0).
+    staircase: floor :math:`t/s`.
+
+  Returns:
+    A schedule, ``step -> value``.
+
+  Examples:
+    >>> import optx
+    >>> schedule = optx.exponential_schedule(0.01, steps=20)
+    >>> print(f"{schedule(20):.4f} {schedule(40):.5f}")
+    0.0010 0.00010
+  """
+  v.check_number("exponential_schedule", "init_value", init_value, lower=0, schedule_ok=False)
+  v.check_number("exponential_schedule", "steps", steps, lower=0, lower_open=True, schedule_ok=False)
+  v.check_number("exponential_schedule", "decay_rate", decay_rate, lower=0, lower_open=True, schedule_ok=False)
+  v.check_bool("exponential_schedule", "staircase", staircase)
+
+  def schedule(count):
+    p = _step(count) / jnp.asarray(steps, jnp.float32)
+    if staircase:
+      p = jnp.floor(p)
+    return jnp.asarray(init_value, jnp.float32) * jnp.asarray(decay_rate, jnp.float32) ** p
+
+  return schedule
+
+
+def piecewise_constant_schedule(
+    boundaries: Sequence[int], values: Sequence[float]
+) -> base.Schedule:
+  r"""Piecewise constant scheduling: absolute values between step boundaries.
+
+  .. math::
+    \eta(t) = v_i \quad \text{for} \quad b_{i-1} \le t < b_i
+
+  with :math:`b_{-1} = -\infty` and :math:`b_n = \infty`. **At step ==
+  boundary the new value applies** (the seed's ``if epoch < 5``); Keras's
+  ``PiecewiseConstantDecay`` keeps the old value there instead.
+
+  Args:
+    boundaries: strictly increasing non-negative integer steps :math:`b_i`.
+    values: the values :math:`v_i`, one more than ``boundaries``.
+
+  Returns:
+    A schedule, ``step -> value``.
+
+  Examples:
+    >>> import optx
+    >>> schedule = optx.piecewise_constant_schedule([5, 15], [0.01, 0.005, 0.001])
+    >>> print(schedule(4), schedule(5), schedule(15))
+    0.01 0.005 0.001
+  """
+  call = "piecewise_constant_schedule"
+  for name, seq in (("boundaries", boundaries), ("values", values)):
+    if isinstance(seq, (str, bytes)) or not isinstance(seq, (Sequence, np.ndarray)):
+      raise TypeError(f"optx.{call}({name}=...) must be a sequence, got {seq!r}")
+  for i, b in enumerate(boundaries):
+    v.check_integer(call, f"boundaries[{i}]", b, lower=0)
+  for i, value in enumerate(values):
+    v.check_number(call, f"values[{i}]", value, schedule_ok=False)
+  if len(values) != len(boundaries) + 1:
+    raise ValueError(
+        f"optx.{call}(values=...) must have len(boundaries) + 1 ="
+        f" {len(boundaries) + 1} entries, got {len(values)}"
+    )
+  if any(b1 >= b2 for b1, b2 in zip(boundaries[:-1], boundaries[1:])):
+    raise ValueError(
+        f"optx.{call}(boundaries=...) must be strictly increasing, got {list(boundaries)}"
+    )
+  bounds = jnp.asarray(boundaries, jnp.int32)
+  table = jnp.asarray(values, jnp.float32)
+
+  def schedule(count):
+    index = jnp.searchsorted(bounds, jnp.asarray(count, jnp.int32), side="right")
+    return table[index]
+
+  return schedule
+
+
+def _onecycle_half(call: str, total_steps: int, final_steps: int | None) -> tuple[int, int]:
+  v.check_integer(call, "total_steps", total_steps, lower=3)
+  if final_steps is None:
+    final_steps = total_steps // 10 + 1
+  v.check_integer(call, "final_steps", final_steps, lower=1)
+  if total_steps - final_steps < 2:
+    raise ValueError(
+        f"optx.{call}(final_steps=...) must be <= total_steps - 2 ="
+        f" {total_steps - 2}, got {final_steps}"
+    )
+  return (total_steps - final_steps) // 2, final_steps
+
+
+def _three_segments(
+    count: ArrayLike, half: int, total_steps: int, start, peak, end
+) -> jax.Array:
+  t = _step(count)
+  rise = start + (peak - start) * t / half
+  fall = peak + (start - peak) * (t - half) / half
+  last = start + (end - start) * jnp.minimum(t - 2 * half, total_steps - 2 * half) / (
+      total_steps - 2 * half
+  )
+  return jnp.where(t < half, rise, jnp.where(t < 2 * half, fall, last))
+
+
+def onecycle_schedule(
+    total_steps: int,
+    max_value: ArrayLike,
+    *,
+    start_value: ArrayLike | None = None,
+    end_value: ArrayLike | None = None,
+    final_steps: int | None = None,
+) -> base.Schedule:
+  r"""The seed's 1cycle: up linearly, down linearly, then a final linear drop.
+
+  With :math:`h = \lfloor (T - F) / 2 \rfloor`:
+
+  .. math::
+    \eta(t) = \begin{cases}
+      \eta_0 + (\eta_1 - \eta_0)\, t / h & t < h \\
+      \eta_1 + (\eta_0 - \eta_1)\, (t - h) / h & h \le t < 2h \\
+      \eta_0 + (\eta_e - \eta_0)\, (t - 2h) / (T - 2h) & 2h \le t
+    \end{cases}
+
+  where :math:`T` is ``total_steps``, :math:`F` is ``final_steps`` (default
+  :math:`\lfloor T/10 \rfloor + 1`), :math:`\eta_1` is ``max_value``,
+  :math:`\eta_0` is ``start_value`` (default :math:`\eta_1/10`) and
+  :math:`\eta_e` is ``end_value`` (default :math:`\eta_0/1000`), reached at
+  step :math:`T` and held after it.
+
+  Args:
+    total_steps: :math:`T`, the number of training steps (>= 3).
+    max_value: :math:`\eta_1`, the peak.
+    start_value: :math:`\eta_0`.
+    end_value: :math:`\eta_e`.
+    final_steps: :math:`F`, the length of the final drop (< T - 1).
+
+  Returns:
+    A schedule, ``step -> value``.
+
+  Examples:
+    >>> import optx
+    >>> schedule = optx.onecycle_schedule(10, 1.0)
+    >>> print([f"{schedule(t):.4f}" for t in (0, 4, 8, 9)])
+    ['0.1000', '1.0000', '0.1000', '0.0501']
+  """
+  call = "onecycle_schedule"
+  half, _ = _onecycle_half(call, total_steps, final_steps)
+  v.check_number(call, "max_value", max_value, lower=0, schedule_ok=False)
+  if start_value is not None:
+    v.check_number(call, "start_value", start_value, lower=0, schedule_ok=False)
+  if end_value is not None:
+    v.check_number(call, "end_value", end_value, lower=0, schedule_ok=False)
+
+  def schedule(count):
+    peak = jnp.asarray(max_value, jnp.float32)
+    start = peak / 10 if start_value is None else jnp.asarray(start_value, jnp.float32)
+    end = start / 1000 if end_value is None else jnp.asarray(end_value, jnp.float32)
+    return _three_segments(count, half, total_steps, start, peak, end)
+
+  return schedule
+
+
+def onecycle_momentum_schedule(
+    total_steps: int,
+    max_value: ArrayLike = 0.95,
+    min_value: ArrayLike = 0.85,
+    *,
+    final_steps: int | None = None,
+) -> base.Schedule:
+  r"""Momentum for 1cycle: high → low → high, the mirror of :func:`onecycle_schedule`.
+
+  .. math::
+    \beta(t) = \begin{cases}
+      \beta_1 + (\beta_0 - \beta_1)\, t / h & t < h \\
+      \beta_0 + (\beta_1 - \beta_0)\, (t - h) / h & h \le t < 2h \\
+      \beta_1 & 2h \le t
+    \end{cases}
+
+  with :math:`h` as in :func:`onecycle_schedule`, :math:`\beta_1` =
+  ``max_value`` and :math:`\beta_0` = ``min_value``. Pass it as ``momentum=``
+  (or ``b1=``) next to a :func:`onecycle_schedule` learning rate.
+
+  Args:
+    total_steps: :math:`T` (>= 3).
+    max_value: :math:`\beta_1` in [0, 1], at both ends.
+    min_value: :math:`\beta_0` in [0, 1], at the learning rate's peak.
+    final_steps: as in :func:`onecycle_schedule`.
+
+  Returns:
+    A schedule, ``step -> value``.
+
+  Examples:
+    >>> import optx
+    >>> schedule = optx.onecycle_momentum_schedule(10)
+    >>> print([f"{schedule(t):.4f}" for t in (0, 4, 8, 9)])
+    ['0.9500', '0.8500', '0.9500', '0.9500']
+  """
+  call = "onecycle_momentum_schedule"
+  half, _ = _onecycle_half(call, total_steps, final_steps)
+  v.check_number(call, "max_value", max_value, lower=0, upper=1, schedule_ok=False)
+  v.check_number(call, "min_value", min_value, lower=0, upper=1, schedule_ok=False)
+
+  def schedule(count):
+    high = jnp.asarray(max_value, jnp.float32)
+    low = jnp.asarray(min_value, jnp.float32)
+    return _three_segments(count, half, total_steps, high, low, high)
+
+  return schedule
+
+
+def epoch_schedule(
+    fn: Callable[[jax.Array], ArrayLike], steps_per_epoch: int
+) -> base.Schedule:
+  r"""Turns a per-epoch function (Keras ``LearningRateScheduler`` style) into a step schedule.
+
+  .. math::
+    \eta(t) = f(\lfloor t / n \rfloor)
+
+  where :math:`f` is ``fn`` called with the 0-based epoch as an int32 array and
+  :math:`n` is ``steps_per_epoch``. ``fn`` must be jittable: arithmetic like
+  the seed's ``lr0 * 0.1 ** (epoch / s)`` is; an ``if epoch < 5`` chain is not,
+  so write it as ``piecewise_constant_schedule([5, 15], [...])``.
+
+  Args:
+    fn: ``epoch -> value``.
+    steps_per_epoch: :math:`n` (>= 1).
+
+  Returns:
+    A schedule, ``step -> value``.
+
+  Examples:
+    >>> import optx
+    >>> def exponential_decay_fn(epoch):
+    ...   return 0.01 * 0.1 ** (epoch / 20)
+    >>> schedule = optx.epoch_schedule(exponential_decay_fn, steps_per_epoch=100)
+    >>> print(f"{schedule(1999):.4f} {schedule(2000):.4f}")
+    0.0011 0.0010
+  """
+  if not callable(fn):
+    raise TypeError(f"optx.epoch_schedule(fn=...) must be callable, got {fn!r}")
+  v.check_integer("epoch_schedule", "steps_per_epoch", steps_per_epoch, lower=1)
+
+  def schedule(count):
+    epoch = jnp.maximum(jnp.asarray(count, jnp.int32), 0) // steps_per_epoch
+    return jnp.asarray(fn(epoch), jnp.float32)
+
+  return schedule

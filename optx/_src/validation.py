@@ -1,0 +1,137 @@
+"""Eager argument checks shared by every factory.
+
+Only concrete values are checked: a traced value (under ``jit`` or ``vmap``)
+and a schedule pass through untouched, so hyperparameters stay traceable.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _is_traced(value: Any) -> bool:
+  return isinstance(value, jax.core.Tracer)
+
+
+def _concrete_scalar(call: str, name: str, value: Any, what: str) -> float | None:
+  """Returns ``value`` as a Python float, or None when it cannot be checked now."""
+  if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
+    raise TypeError(
+        f"optx.{call}({name}=...) must be {what}, got {value!r}"
+        f" ({type(value).__name__})"
+    )
+  if isinstance(value, numbers.Real):
+    return float(value)
+  if _is_traced(value):
+    return None
+  if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+    array = np.asarray(value)
+    if array.dtype == bool or not (
+        np.issubdtype(array.dtype, np.floating)
+        or np.issubdtype(array.dtype, np.integer)
+    ):
+      raise TypeError(
+          f"optx.{call}({name}=...) must be {what}, got an array of dtype"
+          f" {array.dtype}"
+      )
+    if array.shape != ():
+      raise ValueError(
+          f"optx.{call}({name}=...) must be a scalar, got an array of shape"
+          f" {array.shape}"
+      )
+    return float(array)
+  raise TypeError(
+      f"optx.{call}({name}=...) must be {what}, got {value!r}"
+      f" ({type(value).__name__})"
+  )
+
+
+def check_number(
+    call: str,
+    name: str,
+    value: Any,
+    *,
+    lower: float | None = None,
+    upper: float | None = None,
+    lower_open: bool = False,
+    upper_open: bool = False,
+    schedule_ok: bool = True,
+) -> None:
+  """Checks that a concrete ``value`` is a finite real number in a range.
+
+  Args:
+    call: the public name of the factory, e.g. ``"adam"``.
+    name: the argument's name, e.g. ``"b1"``.
+    value: what the user passed.
+    lower: smallest allowed value (None: unbounded).
+    upper: largest allowed value (None: unbounded).
+    lower_open: whether ``lower`` itself is excluded.
+    upper_open: whether ``upper`` itself is excluded.
+    schedule_ok: whether a callable (a schedule) is accepted.
+
+  Raises:
+    TypeError: ``value`` is not a number (or a schedule where one is allowed).
+    ValueError: ``value`` is NaN, infinite or out of range.
+  """
+  what = "a float, a scalar array or a schedule" if schedule_ok else "a number"
+  if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+    if schedule_ok:
+      return
+    raise TypeError(
+        f"optx.{call}({name}=...) must be {what}, got the callable {value!r}"
+    )
+  number = _concrete_scalar(call, name, value, what)
+  if number is None:
+    return
+  if not math.isfinite(number):
+    raise ValueError(f"optx.{call}({name}=...) must be finite, got {number}")
+  if lower is not None and (number < lower or (lower_open and number == lower)):
+    sign = ">" if lower_open else ">="
+    raise ValueError(
+        f"optx.{call}({name}=...) must be {sign} {lower}, got {number}"
+    )
+  if upper is not None and (number > upper or (upper_open and number == upper)):
+    sign = "<" if upper_open else "<="
+    raise ValueError(
+        f"optx.{call}({name}=...) must be {sign} {upper}, got {number}"
+    )
+
+
+def check_integer(
+    call: str, name: str, value: Any, *, lower: int | None = None
+) -> None:
+  """Checks that ``value`` is a concrete integer (not a bool) ``>= lower``."""
+  if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+    if _is_traced(value):
+      return
+    raise TypeError(
+        f"optx.{call}({name}=...) must be an integer, got {value!r}"
+        f" ({type(value).__name__})"
+    )
+  if lower is not None and int(value) < lower:
+    raise ValueError(
+        f"optx.{call}({name}=...) must be >= {lower}, got {int(value)}"
+    )
+
+
+def check_choice(call: str, name: str, value: Any, choices: Sequence[Any]) -> None:
+  """Checks that ``value`` is one of ``choices``."""
+  if value not in choices:
+    raise ValueError(
+        f"optx.{call}({name}=...) must be one of {list(choices)}, got {value!r}"
+    )
+
+
+def check_bool(call: str, name: str, value: Any) -> None:
+  """Checks that ``value`` is a Python bool."""
+  if not isinstance(value, bool):
+    raise TypeError(
+        f"optx.{call}({name}=...) must be a bool, got {value!r}"
+        f" ({type(value).__name__})"
+    )
