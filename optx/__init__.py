@@ -32,10 +32,13 @@ from optx._src.transform import scale_by_rms as scale_by_rms
 from optx._src.transform import scale_by_rss as scale_by_rss
 from optx._src.transform import scale_by_stddev as scale_by_stddev
 from optx._src.transform import trace as trace
+from optx._src.weight_decay import AddDecoupledWeightDecayState as AddDecoupledWeightDecayState
+from optx._src.weight_decay import add_decoupled_weight_decay as add_decoupled_weight_decay
 
 __version__ = "0.1.0"
 
 __all__ = (
+    "AddDecoupledWeightDecayState",
     "PlateauConfig",
     "ReduceOnPlateauState",
     "ScalarOrSchedule",
@@ -48,6 +51,7 @@ __all__ = (
     "Schedule",
     "TraceState",
     "adagrad",
+    "add_decoupled_weight_decay",
     "adam",
     "epoch_schedule",
     "exponential_schedule",

@@ -67,7 +67,7 @@ def scale_by_learning_rate(
   Examples:
     >>> import jax.numpy as jnp
     >>> import optx
-    >>> tx = optx.scale_by_learning_rate(lambda t: 0.1 / (1 + t))
+    >>> tx = optx.scale_by_learning_rate(optx.power_schedule(0.1, steps=1))
     >>> state = tx.init(jnp.zeros(2))
     >>> u, state = tx.update(jnp.ones(2), state)
     >>> u, state = tx.update(jnp.ones(2), state)
