@@ -182,11 +182,13 @@ def _three_segments(
     count: ArrayLike, half: int, total_steps: int, start, peak, end
 ) -> jax.Array:
   t = _step(count)
-  rise = start + (peak - start) * t / half
-  fall = peak + (start - peak) * (t - half) / half
-  last = start + (end - start) * jnp.minimum(t - 2 * half, total_steps - 2 * half) / (
-      total_steps - 2 * half
-  )
+
+  def lerp(a, b, fraction):  # exact at both ends, unlike a + (b - a) * fraction
+    return a * (1 - fraction) + b * fraction
+
+  rise = lerp(start, peak, t / half)
+  fall = lerp(peak, start, (t - half) / half)
+  last = lerp(start, end, jnp.minimum((t - 2 * half) / (total_steps - 2 * half), 1.0))
   return jnp.where(t < half, rise, jnp.where(t < 2 * half, fall, last))
 
 
