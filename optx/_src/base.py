@@ -37,19 +37,32 @@ def zero_count() -> jax.Array:
 increment = optax.safe_increment
 
 
+def full_like(tree: Any, fill_value: ArrayLike, dtype: Any = None) -> Any:
+  """A tree of ``fill_value`` shaped and sharded like ``tree`` (``None`` stays ``None``).
+
+  ``fill_value`` may be traced; ``dtype`` overrides the leaves' dtype when
+  given (the ``*_dtype`` options). Every state buffer is made here.
+  """
+
+  def leaf(p):
+    p = jnp.asarray(p) if dtype is None else jnp.asarray(p).astype(dtype)
+    # Under jit, jnp.full_like(p) does not read p, so it comes out replicated
+    # (or on one device). Selecting against p makes XLA's sharding propagation
+    # give the buffer p's sharding; the barrier hides the constant predicate so
+    # the select is not folded away before propagation. The select never picks
+    # p (NaN/Inf are harmless), and costs one read of p at init.
+    keep = jax.lax.optimization_barrier(jnp.zeros([], bool))
+    return jax.lax.select(keep, p, jnp.full_like(p, fill_value))
+
+  return jax.tree.map(leaf, tree)
+
+
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
-  """A tree of zeros shaped like ``tree`` (``None`` leaves stay ``None``).
+  """A tree of zeros shaped and sharded like ``tree`` (``None`` leaves stay ``None``).
 
   ``dtype`` overrides the leaves' dtype when given (the ``*_dtype`` options).
   """
-  return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=dtype), tree)
-
-
-def full_like(tree: Any, fill_value: ArrayLike, dtype: Any = None) -> Any:
-  """A tree of ``fill_value`` shaped like ``tree``; ``fill_value`` may be traced."""
-  return jax.tree.map(
-      lambda p: jnp.full_like(p, fill_value, dtype=dtype), tree
-  )
+  return full_like(tree, 0, dtype)
 
 
 def check_structure(call: str, updates: Any, state_tree: Any) -> None:
