@@ -1,5 +1,6 @@
 """optx: the seed's optimizers and learning-rate schedules as Optax transformations."""
 
+from optx import torch as torch
 from optx._src.alias import adagrad as adagrad
 from optx._src.alias import adam as adam
 from optx._src.alias import momentum as momentum
@@ -71,5 +72,6 @@ __all__ = (
     "scale_by_rss",
     "scale_by_stddev",
     "sgd",
+    "torch",
     "trace",
 )
