@@ -1,0 +1,26 @@
+"""The README's Python examples run, and print what the README says they print."""
+
+import contextlib
+import io
+import pathlib
+import re
+
+import jax
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_block(index):
+  code = BLOCKS[index]
+  # The README uses Python's default promotion rules, not this suite's strict mode.
+  out = io.StringIO()
+  with jax.numpy_dtype_promotion("standard"), contextlib.redirect_stdout(out):
+    exec(compile(code, f"README block {index}", "exec"), {})
+  printed = out.getvalue().splitlines()
+  expected = [m.group(1).strip() for m in re.finditer(r"print\(.*\)\s*#\s*(.*)", code)]
+  assert len(printed) == len(expected)
+  for line, comment in zip(printed, expected, strict=True):
+    assert comment.startswith(line.strip()), (line, comment)
