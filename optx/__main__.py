@@ -1,0 +1,18 @@
+"""``python -m optx``: the optimizer and schedule comparison run.
+
+Parses the command line and calls :func:`optx._src.experiment.main`; see
+``python -m optx --help``.
+"""
+
+import sys
+
+from optx._src import experiment
+
+
+def main() -> int:
+  """Runs the comparison with ``sys.argv``; returns the exit status."""
+  return experiment.main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+  sys.exit(main())

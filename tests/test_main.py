@@ -1,0 +1,321 @@
+"""``python -m optx``: the comparison run, its report folder and its pieces.
+
+The end-to-end tests run ``python -m optx --quick`` twice in subprocesses (at
+the same time, to halve the wall time) with strict JAX numerics, then read
+what they printed and wrote. The unit tests check the training loop against
+an independent NumPy loop and performance scheduling against a NumPy replay of
+Keras's ``ReduceLROnPlateau`` rule.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import pathlib
+import struct
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optx
+from optx._src import experiment
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ALL_RUNS = (*experiment.OPTIMIZERS, *experiment.SCHEDULES)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _env() -> dict[str, str]:
+  env = dict(os.environ)
+  env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(
+    os.pathsep
+  )
+  env["JAX_PLATFORMS"] = "cpu"
+  env["JAX_NUMPY_DTYPE_PROMOTION"] = "strict"
+  env["JAX_NUMPY_RANK_PROMOTION"] = "raise"
+  env.pop("XLA_FLAGS", None)
+  return env
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+  """Two ``python -m optx --quick`` runs with the same seed, started together."""
+  base = tmp_path_factory.mktemp("report")
+  outs = [base / "a", base / "b"]
+  procs = [
+    subprocess.Popen(
+      [sys.executable, "-m", "optx", "--quick", "--no-progress", "--out", str(out)],
+      cwd=ROOT,
+      env=_env(),
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for out in outs
+  ]
+  results = []
+  for proc, out in zip(procs, outs, strict=True):
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    results.append((stdout, out))
+  return results
+
+
+def _png_size(path: pathlib.Path) -> tuple[int, int]:
+  data = path.read_bytes()
+  assert data[:8] == PNG_SIGNATURE
+  assert data[12:16] == b"IHDR"
+  return struct.unpack(">II", data[16:24])
+
+
+def test_report_folder_has_every_run(quick_runs):
+  _, out = quick_runs[0]
+  for name in ("learning_curves.png", "learning_rates.png"):
+    path = out / name
+    width, height = _png_size(path)
+    assert width >= 400 and height >= 300
+    assert path.stat().st_size > 20_000  # real curves, not an empty canvas
+  with (out / "results.csv").open() as f:
+    rows = list(csv.DictReader(f))
+  assert [r["name"] for r in rows] == list(ALL_RUNS)
+  assert {r["kind"] for r in rows[:6]} == {"optimizer"}
+  assert {r["kind"] for r in rows[6:]} == {"schedule"}
+  document = json.loads((out / "results.json").read_text())
+  assert [r["name"] for r in document["runs"]] == list(ALL_RUNS)
+  for row, run in zip(rows, document["runs"], strict=True):
+    assert float(row["val_accuracy"]) == run["val_accuracy"]
+    assert float(row["final_train_loss"]) == run["final_train_loss"]
+
+
+def test_numbers_are_sane(quick_runs):
+  _, out = quick_runs[0]
+  document = json.loads((out / "results.json").read_text())
+  total = document["dataset"]["total_steps"]
+  n_val = document["dataset"]["validation"]
+  runs = {r["name"]: r for r in document["runs"]}
+  assert runs["adam"]["val_accuracy"] > 0.9
+  for run in runs.values():
+    history = run["history"]
+    for key in ("train_loss", "val_loss"):
+      assert all(math.isfinite(x) for x in history[key]), run["name"]
+    assert all(math.isfinite(x) for x in run["per_step"]["batch_loss"]), run["name"]
+    assert run["steps"] == total == len(run["per_step"]["learning_rate"])
+    # Every optimizer learns something in a few epochs, even plain SGD at 0.001.
+    assert history["val_loss"][-1] < history["val_loss"][0], run["name"]
+    assert history["val_loss"][0] < math.log(10) + 0.5, run["name"]
+    # An accuracy is a count of validation images over their number.
+    assert run["val_accuracy"] * n_val == pytest.approx(
+      round(run["val_accuracy"] * n_val), abs=1e-3
+    )
+    assert run["wall_s"] > 0 and run["steps_per_s"] > 0
+  # The seed's picture: adaptive methods and momentum beat plain SGD at the same rate.
+  for name in ("momentum", "nesterov", "rmsprop", "adam"):
+    assert runs[name]["final_val_loss"] < runs["sgd"]["final_val_loss"]
+
+
+def test_schedules_record_the_seed_equations(quick_runs):
+  _, out = quick_runs[0]
+  document = json.loads((out / "results.json").read_text())
+  runs = {r["name"]: r for r in document["runs"]}
+  total = document["dataset"]["total_steps"]
+  t = np.arange(total, dtype=np.float64)
+  lr0 = document["config"]["schedule_learning_rate"]
+  expected = {
+    "power": lr0 / (1 + t / (total / 4)),
+    "exponential": lr0 * 0.1 ** (t / (0.8 * total)),
+    "piecewise": np.where(
+      t < int(0.2 * total), lr0, np.where(t < int(0.6 * total), lr0 / 2, lr0 / 10)
+    ),
+  }
+  for name, lr in expected.items():
+    np.testing.assert_allclose(
+      runs[name]["per_step"]["learning_rate"], lr, rtol=1e-5, err_msg=name
+    )
+  onecycle = np.asarray(runs["onecycle"]["per_step"]["learning_rate"])
+  peak = document["config"]["onecycle_max"]
+  assert onecycle.max() == pytest.approx(peak, rel=1e-5)
+  assert onecycle[0] == pytest.approx(peak / 10, rel=1e-5)
+  assert onecycle[-1] < peak / 100
+
+
+def test_table_is_printed(quick_runs):
+  stdout, out = quick_runs[0]
+  document = json.loads((out / "results.json").read_text())
+  lines = stdout.splitlines()
+  assert lines[1].split()[:4] == ["run", "kind", "train", "loss"]
+  for run in document["runs"]:
+    (row,) = [line for line in lines if line.split()[:1] == [run["name"]]]
+    cells = row.split()
+    assert cells[1] == run["kind"]
+    assert cells[2] == f"{run['final_train_loss']:.4f}"
+    assert cells[4] == f"{100 * run['val_accuracy']:.2f}%"
+  assert "learning_curves.png" in lines[-1]
+
+
+def test_same_seed_same_numbers(quick_runs):
+  documents = [json.loads((out / "results.json").read_text()) for _, out in quick_runs]
+  for document in documents:
+    for run in document["runs"]:
+      for key in experiment.TIMING_KEYS:
+        run.pop(key)
+  assert documents[0]["runs"] == documents[1]["runs"]
+  assert documents[0]["config"] == documents[1]["config"]
+
+
+def test_train_loop_matches_numpy_sgd():
+  """The jitted scan equals a NumPy loop with hand-written backpropagation."""
+  rng = np.random.default_rng(0)
+  n, d, h, k = 40, 5, 7, 3
+  data = experiment.Dataset(
+    rng.normal(size=(n, d)).astype(np.float32),
+    rng.integers(0, k, n).astype(np.int32),
+    rng.normal(size=(9, d)).astype(np.float32),
+    rng.integers(0, k, 9).astype(np.int32),
+  )
+  config = experiment.Config(steps=7, batch_size=8, hidden=(h,), seed=3)
+  lr = 0.3
+  run = experiment.Run(
+    "sgd", "optimizer", "", optx.sgd(lr), lambda c: jnp.asarray(lr, jnp.float32)
+  )
+  params = experiment.init_mlp(jax.random.key(config.seed), [d, h, k])
+  full, last = experiment.batch_order(config, n)
+  assert full.shape == (1, 5, 8) and last.shape == (2, 8)
+  final, metrics, per_step = jax.jit(experiment.make_train(run))(
+    params, full, last, *(jnp.asarray(a) for a in data)
+  )
+
+  w1, b1, w2, b2 = (
+    np.asarray(params[i][key], np.float64) for i in (0, 1) for key in ("w", "b")
+  )
+
+  def forward(x, y):
+    z = x @ w1 + b1
+    a = np.maximum(z, 0)
+    logits = a @ w2 + b2
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    return z, a, p, -np.mean(np.log(p[np.arange(len(y)), y]))
+
+  losses = []
+  for batch in np.concatenate([np.asarray(full).reshape(-1, 8), np.asarray(last)]):
+    x, y = data.x_train[batch].astype(np.float64), data.y_train[batch]
+    z, a, p, loss = forward(x, y)
+    losses.append(loss)
+    dlogits = p.copy()
+    dlogits[np.arange(len(y)), y] -= 1
+    dlogits /= len(y)
+    dz = (dlogits @ w2.T) * (z > 0)
+    w1, b1, w2, b2 = (
+      w1 - lr * x.T @ dz,
+      b1 - lr * dz.sum(0),
+      w2 - lr * a.T @ dlogits,
+      b2 - lr * dlogits.sum(0),
+    )
+
+  np.testing.assert_allclose(per_step["batch_loss"], losses, rtol=1e-5)
+  np.testing.assert_allclose(final[0]["w"], w1, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(final[1]["b"], b2, rtol=1e-4, atol=1e-6)
+  *_, val_p, val_loss = forward(data.x_val.astype(np.float64), data.y_val)
+  assert metrics["val_loss"].shape == (2,)  # one full epoch, one partial
+  np.testing.assert_allclose(metrics["val_loss"][-1], val_loss, rtol=1e-5)
+  np.testing.assert_allclose(
+    metrics["val_accuracy"][-1], np.mean(val_p.argmax(1) == data.y_val)
+  )
+
+
+def test_performance_scheduling_inside_the_scan_follows_keras():
+  """The plateau scale per epoch and the learning rate of every step, vs a NumPy replay."""
+  data = experiment.load_digits()
+  config = experiment.Config(epochs=7, batch_size=256, hidden=(16,), seed=1)
+  lr0, factor, patience, min_delta = 0.05, 0.5, 1, 0.2
+  plateau = optx.reduce_on_plateau(factor, patience, min_delta=min_delta)
+  run = experiment.Run(
+    "performance",
+    "schedule",
+    "",
+    optx.momentum(lr0, 0.9, plateau=plateau),
+    lambda c: jnp.asarray(lr0, jnp.float32),
+  )
+  params = experiment.init_mlp(jax.random.key(config.seed), [64, 16, 10])
+  _, metrics, per_step = jax.jit(experiment.make_train(run))(
+    params,
+    *experiment.batch_order(config, len(data.x_train)),
+    *(jnp.asarray(a) for a in data),
+  )
+
+  # Keras ReduceLROnPlateau.on_epoch_end with cooldown=0, min_lr=0.
+  best, wait, lr, expected = np.inf, 0, lr0, []
+  for value in np.asarray(metrics["val_loss"], np.float64):
+    if value < best - min_delta:
+      best, wait = value, 0
+    else:
+      wait += 1
+      if wait >= patience:
+        lr, wait = lr * factor, 0
+    expected.append(lr / lr0)
+  assert min(expected) < 1  # the rule fired at least once
+  np.testing.assert_allclose(metrics["plateau_scale"], expected, rtol=1e-6)
+  steps_per_epoch = len(data.x_train) // config.batch_size
+  applied = np.asarray(per_step["learning_rate"]).reshape(
+    config.epochs, steps_per_epoch
+  )
+  before_epoch = lr0 * np.asarray([1.0, *expected[:-1]])
+  np.testing.assert_allclose(
+    applied, np.repeat(before_epoch[:, None], steps_per_epoch, 1), rtol=1e-6
+  )
+
+
+def test_help_and_usage_errors(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    experiment.main(["--help"])
+  assert exit_info.value.code == 0
+  text = capsys.readouterr().out
+  for option in (
+    "--quick",
+    "--epochs",
+    "--steps",
+    "--optimizers",
+    "--schedules",
+    "--seed",
+    "--out",
+  ):
+    assert option in text
+  usage_errors = {
+    "unknown optimizer adamw": ["--optimizers", "adamw"],
+    "must be a positive integer": ["--epochs", "0"],
+    "nothing to run": ["--optimizers", "none", "--schedules", "none"],
+    "not allowed with argument": ["--epochs", "3", "--steps", "9"],
+  }
+  for message, argv in usage_errors.items():
+    with pytest.raises(SystemExit) as exit_info:
+      experiment.main(argv)
+    assert exit_info.value.code == 2, argv
+    assert message in capsys.readouterr().err, argv
+
+
+def test_missing_report_extra_is_named():
+  """optx imports without matplotlib; the run exits naming the extra to install."""
+  code = (
+    "import sys\n"
+    "sys.modules['matplotlib'] = None\n"
+    "import optx, optx.__main__\n"
+    "sys.argv = ['optx', '--quick']\n"
+    "sys.exit(optx.__main__.main())\n"
+  )
+  proc = subprocess.run(
+    [sys.executable, "-c", code],
+    cwd=ROOT,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+  assert proc.returncode == 1
+  assert 'pip install "optx-jax[report]"' in proc.stderr
+  assert "matplotlib" in proc.stderr
