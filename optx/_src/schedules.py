@@ -4,11 +4,19 @@ A schedule maps the step count ``t`` (0 on the first update, as Keras's
 ``iterations`` and optax's ``count``) to a float32 scalar. Schedules use
 ``jnp.where``/``jnp.clip``, never Python branches on the step, so they
 ``jit`` and ``vmap`` over a step array. Negative steps are read as 0.
+
+The step is an integer that can reach the int32 maximum, but float32 holds
+integers exactly only up to 2**24. So whatever depends on the step's exact
+value is computed from the integer: :math:`t / s` as the integer quotient plus
+the remainder's fraction when ``steps`` is a concrete integer (exact floors for
+``staircase``), and 1cycle's segment offsets and boundaries in int32.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -20,15 +28,50 @@ from optx._src import validation as v
 
 
 def _step(count: ArrayLike) -> jax.Array:
-  return jnp.maximum(jnp.asarray(count), 0).astype(jnp.float32)
+  """The step, negatives read as 0, in its own dtype (an integer stays exact)."""
+  return jnp.maximum(jnp.asarray(count), 0)
+
+
+def _concrete_integer(value: ArrayLike) -> int | None:
+  """``value`` as a Python int when it is a concrete integral number, else None."""
+  if isinstance(value, bool):
+    return None
+  if isinstance(value, (numbers.Integral, np.integer)):
+    return int(value)
+  if isinstance(value, (float, np.floating)) and float(value).is_integer():
+    return int(value)
+  return None
+
+
+def _ratio(count: ArrayLike, steps: ArrayLike, staircase: bool) -> jax.Array:
+  """:math:`t / s` (floored with ``staircase``) as float32.
+
+  With an integer step and a concrete integer ``steps``, the quotient and the
+  remainder are taken in integers, so the floor is exact at every int32 step
+  and the fraction is off by at most one float32 rounding of the result.
+  Otherwise the step is rounded to float32 first (exact below 2**24).
+  """
+  t = _step(count)
+  s = _concrete_integer(steps)
+  if (
+    s is not None
+    and 1 <= s <= np.iinfo(np.int32).max
+    and jnp.issubdtype(t.dtype, jnp.integer)
+  ):
+    quotient = (t // s).astype(jnp.float32)
+    if staircase:
+      return quotient
+    return quotient + (t % s).astype(jnp.float32) / np.float32(s)
+  p = t.astype(jnp.float32) / jnp.asarray(steps, jnp.float32)
+  return jnp.floor(p) if staircase else p
 
 
 def power_schedule(
-    init_value: ArrayLike,
-    steps: ArrayLike,
-    power: ArrayLike = 1.0,
-    *,
-    staircase: bool = False,
+  init_value: ArrayLike,
+  steps: ArrayLike,
+  power: ArrayLike = 1.0,
+  *,
+  staircase: bool = False,
 ) -> base.Schedule:
   r"""Power scheduling: the rate falls as a power of the step.
 
@@ -55,25 +98,27 @@ def power_schedule(
     0.0050
   """
   v.check_number("power_schedule", "init_value", init_value, lower=0, schedule_ok=False)
-  v.check_number("power_schedule", "steps", steps, lower=0, lower_open=True, schedule_ok=False)
+  v.check_number(
+    "power_schedule", "steps", steps, lower=0, lower_open=True, schedule_ok=False
+  )
   v.check_number("power_schedule", "power", power, lower=0, schedule_ok=False)
   v.check_bool("power_schedule", "staircase", staircase)
 
   def schedule(count):
-    p = _step(count) / jnp.asarray(steps, jnp.float32)
-    if staircase:
-      p = jnp.floor(p)
-    return jnp.asarray(init_value, jnp.float32) / (1 + p) ** jnp.asarray(power, jnp.float32)
+    p = _ratio(count, steps, staircase)
+    return jnp.asarray(init_value, jnp.float32) / (1 + p) ** jnp.asarray(
+      power, jnp.float32
+    )
 
   return schedule
 
 
 def exponential_schedule(
-    init_value: ArrayLike,
-    steps: ArrayLike,
-    decay_rate: ArrayLike = 0.1,
-    *,
-    staircase: bool = False,
+  init_value: ArrayLike,
+  steps: ArrayLike,
+  decay_rate: ArrayLike = 0.1,
+  *,
+  staircase: bool = False,
 ) -> base.Schedule:
   r"""Exponential scheduling: the rate is multiplied by ``decay_rate`` every ``steps``.
 
@@ -99,22 +144,33 @@ def exponential_schedule(
     >>> print(f"{schedule(20):.4f} {schedule(40):.5f}")
     0.0010 0.00010
   """
-  v.check_number("exponential_schedule", "init_value", init_value, lower=0, schedule_ok=False)
-  v.check_number("exponential_schedule", "steps", steps, lower=0, lower_open=True, schedule_ok=False)
-  v.check_number("exponential_schedule", "decay_rate", decay_rate, lower=0, lower_open=True, schedule_ok=False)
+  v.check_number(
+    "exponential_schedule", "init_value", init_value, lower=0, schedule_ok=False
+  )
+  v.check_number(
+    "exponential_schedule", "steps", steps, lower=0, lower_open=True, schedule_ok=False
+  )
+  v.check_number(
+    "exponential_schedule",
+    "decay_rate",
+    decay_rate,
+    lower=0,
+    lower_open=True,
+    schedule_ok=False,
+  )
   v.check_bool("exponential_schedule", "staircase", staircase)
 
   def schedule(count):
-    p = _step(count) / jnp.asarray(steps, jnp.float32)
-    if staircase:
-      p = jnp.floor(p)
-    return jnp.asarray(init_value, jnp.float32) * jnp.asarray(decay_rate, jnp.float32) ** p
+    p = _ratio(count, steps, staircase)
+    return (
+      jnp.asarray(init_value, jnp.float32) * jnp.asarray(decay_rate, jnp.float32) ** p
+    )
 
   return schedule
 
 
 def piecewise_constant_schedule(
-    boundaries: Sequence[int], values: Sequence[float]
+  boundaries: Sequence[int], values: Sequence[float]
 ) -> base.Schedule:
   r"""Piecewise constant scheduling: absolute values between step boundaries.
 
@@ -148,12 +204,12 @@ def piecewise_constant_schedule(
     v.check_number(call, f"values[{i}]", value, schedule_ok=False)
   if len(values) != len(boundaries) + 1:
     raise ValueError(
-        f"optx.{call}(values=...) must have len(boundaries) + 1 ="
-        f" {len(boundaries) + 1} entries, got {len(values)}"
+      f"optx.{call}(values=...) must have len(boundaries) + 1 ="
+      f" {len(boundaries) + 1} entries, got {len(values)}"
     )
-  if any(b1 >= b2 for b1, b2 in zip(boundaries[:-1], boundaries[1:])):
+  if any(b1 >= b2 for b1, b2 in zip(boundaries[:-1], boundaries[1:], strict=False)):
     raise ValueError(
-        f"optx.{call}(boundaries=...) must be strictly increasing, got {list(boundaries)}"
+      f"optx.{call}(boundaries=...) must be strictly increasing, got {list(boundaries)}"
     )
   bounds = jnp.asarray(boundaries, jnp.int32)
   table = jnp.asarray(values, jnp.float32)
@@ -165,40 +221,46 @@ def piecewise_constant_schedule(
   return schedule
 
 
-def _onecycle_half(call: str, total_steps: int, final_steps: int | None) -> tuple[int, int]:
+def _onecycle_half(
+  call: str, total_steps: int, final_steps: int | None
+) -> tuple[int, int]:
   v.check_integer(call, "total_steps", total_steps, lower=3)
   if final_steps is None:
     final_steps = total_steps // 10 + 1
   v.check_integer(call, "final_steps", final_steps, lower=1)
   if total_steps - final_steps < 2:
     raise ValueError(
-        f"optx.{call}(final_steps=...) must be <= total_steps - 2 ="
-        f" {total_steps - 2}, got {final_steps}"
+      f"optx.{call}(final_steps=...) must be <= total_steps - 2 ="
+      f" {total_steps - 2}, got {final_steps}"
     )
   return (total_steps - final_steps) // 2, final_steps
 
 
 def _three_segments(
-    count: ArrayLike, half: int, total_steps: int, start, peak, end
+  count: ArrayLike, half: int, total_steps: int, start, peak, end
 ) -> jax.Array:
   t = _step(count)
 
   def lerp(a, b, fraction):  # exact at both ends, unlike a + (b - a) * fraction
     return a * (1 - fraction) + b * fraction
 
-  rise = lerp(start, peak, t / half)
-  fall = lerp(peak, start, (t - half) / half)
-  last = lerp(start, end, jnp.minimum((t - 2 * half) / (total_steps - 2 * half), 1.0))
+  def since(origin: int) -> jax.Array:
+    # The offset is taken in the step's dtype: exact for an int32 step.
+    return (t - origin).astype(jnp.float32)
+
+  rise = lerp(start, peak, since(0) / half)
+  fall = lerp(peak, start, since(half) / half)
+  last = lerp(start, end, jnp.minimum(since(2 * half) / (total_steps - 2 * half), 1.0))
   return jnp.where(t < half, rise, jnp.where(t < 2 * half, fall, last))
 
 
 def onecycle_schedule(
-    total_steps: int,
-    max_value: ArrayLike,
-    *,
-    start_value: ArrayLike | None = None,
-    end_value: ArrayLike | None = None,
-    final_steps: int | None = None,
+  total_steps: int,
+  max_value: ArrayLike,
+  *,
+  start_value: ArrayLike | None = None,
+  end_value: ArrayLike | None = None,
+  final_steps: int | None = None,
 ) -> base.Schedule:
   r"""The seed's 1cycle: up linearly, down linearly, then a final linear drop.
 
@@ -251,11 +313,11 @@ def onecycle_schedule(
 
 
 def onecycle_momentum_schedule(
-    total_steps: int,
-    max_value: ArrayLike = 0.95,
-    min_value: ArrayLike = 0.85,
-    *,
-    final_steps: int | None = None,
+  total_steps: int,
+  max_value: ArrayLike = 0.95,
+  min_value: ArrayLike = 0.85,
+  *,
+  final_steps: int | None = None,
 ) -> base.Schedule:
   r"""Momentum for 1cycle: high → low → high, the mirror of :func:`onecycle_schedule`.
 
@@ -299,7 +361,7 @@ def onecycle_momentum_schedule(
 
 
 def epoch_schedule(
-    fn: Callable[[jax.Array], ArrayLike], steps_per_epoch: int
+  fn: Callable[[jax.Array], ArrayLike], steps_per_epoch: int
 ) -> base.Schedule:
   r"""Turns a per-epoch function (Keras ``LearningRateScheduler`` style) into a step schedule.
 

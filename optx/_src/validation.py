@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+# Hyperparameters live in float32 and step counts in int32 (see base.py), so a
+# value outside these ranges would become inf or overflow later, far from the
+# call that received it.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT32 = np.iinfo(np.int32)
 
 
 def _is_traced(value: Any) -> bool:
@@ -23,45 +30,45 @@ def _concrete_scalar(call: str, name: str, value: Any, what: str) -> float | Non
   """Returns ``value`` as a Python float, or None when it cannot be checked now."""
   if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
     raise TypeError(
-        f"optx.{call}({name}=...) must be {what}, got {value!r}"
-        f" ({type(value).__name__})"
+      f"optx.{call}({name}=...) must be {what}, got {value!r} ({type(value).__name__})"
     )
   if isinstance(value, numbers.Real):
-    return float(value)
+    try:
+      return float(value)
+    except OverflowError:  # an int beyond float64, e.g. 10**400
+      return math.inf if value > 0 else -math.inf
   if _is_traced(value):
     return None
   if isinstance(value, (np.ndarray, np.generic, jax.Array)):
     array = np.asarray(value)
+    # jnp.issubdtype also knows the ml_dtypes floats (bfloat16, float8).
     if array.dtype == bool or not (
-        np.issubdtype(array.dtype, np.floating)
-        or np.issubdtype(array.dtype, np.integer)
+      jnp.issubdtype(array.dtype, jnp.floating)
+      or jnp.issubdtype(array.dtype, jnp.integer)
     ):
       raise TypeError(
-          f"optx.{call}({name}=...) must be {what}, got an array of dtype"
-          f" {array.dtype}"
+        f"optx.{call}({name}=...) must be {what}, got an array of dtype {array.dtype}"
       )
     if array.shape != ():
       raise ValueError(
-          f"optx.{call}({name}=...) must be a scalar, got an array of shape"
-          f" {array.shape}"
+        f"optx.{call}({name}=...) must be a scalar, got an array of shape {array.shape}"
       )
     return float(array)
   raise TypeError(
-      f"optx.{call}({name}=...) must be {what}, got {value!r}"
-      f" ({type(value).__name__})"
+    f"optx.{call}({name}=...) must be {what}, got {value!r} ({type(value).__name__})"
   )
 
 
 def check_number(
-    call: str,
-    name: str,
-    value: Any,
-    *,
-    lower: float | None = None,
-    upper: float | None = None,
-    lower_open: bool = False,
-    upper_open: bool = False,
-    schedule_ok: bool = True,
+  call: str,
+  name: str,
+  value: Any,
+  *,
+  lower: float | None = None,
+  upper: float | None = None,
+  lower_open: bool = False,
+  upper_open: bool = False,
+  schedule_ok: bool = True,
 ) -> None:
   """Checks that a concrete ``value`` is a finite real number in a range.
 
@@ -77,46 +84,53 @@ def check_number(
 
   Raises:
     TypeError: ``value`` is not a number (or a schedule where one is allowed).
-    ValueError: ``value`` is NaN, infinite or out of range.
+    ValueError: ``value`` is NaN, infinite (in float32) or out of range.
   """
   what = "a float, a scalar array or a schedule" if schedule_ok else "a number"
   if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
     if schedule_ok:
       return
     raise TypeError(
-        f"optx.{call}({name}=...) must be {what}, got the callable {value!r}"
+      f"optx.{call}({name}=...) must be {what}, got the callable {value!r}"
     )
   number = _concrete_scalar(call, name, value, what)
   if number is None:
     return
   if not math.isfinite(number):
     raise ValueError(f"optx.{call}({name}=...) must be finite, got {number}")
+  if abs(number) > _FLOAT32_MAX:
+    raise ValueError(
+      f"optx.{call}({name}=...) must be finite in float32 (|x| <="
+      f" {_FLOAT32_MAX:.7g}), got {number}"
+    )
   if lower is not None and (number < lower or (lower_open and number == lower)):
     sign = ">" if lower_open else ">="
-    raise ValueError(
-        f"optx.{call}({name}=...) must be {sign} {lower}, got {number}"
-    )
+    raise ValueError(f"optx.{call}({name}=...) must be {sign} {lower}, got {number}")
   if upper is not None and (number > upper or (upper_open and number == upper)):
     sign = "<" if upper_open else "<="
-    raise ValueError(
-        f"optx.{call}({name}=...) must be {sign} {upper}, got {number}"
-    )
+    raise ValueError(f"optx.{call}({name}=...) must be {sign} {upper}, got {number}")
 
 
 def check_integer(
-    call: str, name: str, value: Any, *, lower: int | None = None
+  call: str, name: str, value: Any, *, lower: int | None = None
 ) -> None:
-  """Checks that ``value`` is a concrete integer (not a bool) ``>= lower``."""
+  """Checks that ``value`` is a concrete integer (not a bool) ``>= lower``.
+
+  The integer must also fit in int32, the dtype of every step counter.
+  """
   if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
     if _is_traced(value):
       return
     raise TypeError(
-        f"optx.{call}({name}=...) must be an integer, got {value!r}"
-        f" ({type(value).__name__})"
+      f"optx.{call}({name}=...) must be an integer, got {value!r}"
+      f" ({type(value).__name__})"
     )
   if lower is not None and int(value) < lower:
+    raise ValueError(f"optx.{call}({name}=...) must be >= {lower}, got {int(value)}")
+  if not _INT32.min <= int(value) <= _INT32.max:
     raise ValueError(
-        f"optx.{call}({name}=...) must be >= {lower}, got {int(value)}"
+      f"optx.{call}({name}=...) must fit in int32 ([{_INT32.min}, {_INT32.max}]),"
+      f" got {int(value)}"
     )
 
 
@@ -124,7 +138,7 @@ def check_choice(call: str, name: str, value: Any, choices: Sequence[Any]) -> No
   """Checks that ``value`` is one of ``choices``."""
   if value not in choices:
     raise ValueError(
-        f"optx.{call}({name}=...) must be one of {list(choices)}, got {value!r}"
+      f"optx.{call}({name}=...) must be one of {list(choices)}, got {value!r}"
     )
 
 
@@ -132,6 +146,21 @@ def check_bool(call: str, name: str, value: Any) -> None:
   """Checks that ``value`` is a Python bool."""
   if not isinstance(value, bool):
     raise TypeError(
-        f"optx.{call}({name}=...) must be a bool, got {value!r}"
-        f" ({type(value).__name__})"
+      f"optx.{call}({name}=...) must be a bool, got {value!r} ({type(value).__name__})"
+    )
+
+
+def check_dtype(call: str, name: str, value: Any) -> None:
+  """Checks that ``value`` is None or names a floating dtype (a state's ``*_dtype``)."""
+  if value is None:
+    return
+  try:
+    dtype = jnp.dtype(value)
+  except TypeError as error:
+    raise TypeError(
+      f"optx.{call}({name}=...) must be None or a floating dtype, got {value!r}"
+    ) from error
+  if not jnp.issubdtype(dtype, jnp.floating):
+    raise ValueError(
+      f"optx.{call}({name}=...) must be None or a floating dtype, got {dtype}"
     )

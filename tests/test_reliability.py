@@ -1,0 +1,384 @@
+"""Reliability: non-finite values, counters, long runs, precision, determinism.
+
+Each test keeps one promise of ``docs/guarantees.md``. Oracles are float64
+NumPy closed forms written here, IEEE arithmetic reasoned from the update
+rules, and runs of the same optimizer on inputs that avoid the fault.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optx
+
+INT32_MAX = int(np.iinfo(np.int32).max)
+ULP = 2.0**-24  # float32 unit roundoff
+
+
+def _optimizers():
+  """Every seed optimizer and variant, by name (one registry for this file)."""
+  return {
+    "sgd": optx.sgd(0.1),
+    "momentum": optx.momentum(0.1, 0.9),
+    "nesterov": optx.nesterov(0.1, 0.9),
+    "adagrad": optx.adagrad(0.1),
+    "rmsprop": optx.rmsprop(0.1),
+    "rmsprop_centered": optx.rmsprop(0.1, centered=True),
+    "rmsprop_momentum": optx.rmsprop(0.1, momentum=0.9),
+    "adam": optx.adam(0.1),
+    "amsgrad": optx.adam(0.1, amsgrad=True),
+    "adam_plateau": optx.adam(0.1, plateau=optx.reduce_on_plateau(patience=1)),
+    "momentum_weight_decay": optax.chain(
+      optx.momentum(0.1, 0.9), optx.add_decoupled_weight_decay(0.01, 0.1)
+    ),
+  }
+
+
+OPTIMIZERS = sorted(_optimizers())
+
+
+def _tree_equal(a, b):
+  """Bitwise equality of two pytrees: same structure, dtypes and bytes."""
+  if jax.tree.structure(a) != jax.tree.structure(b):
+    return False
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
+      return False
+  return True
+
+
+# ----------------------------------------------------------------------------
+# Non-finite gradients.
+
+# What IEEE arithmetic makes of one bad gradient coordinate, reasoned from
+# each update rule: the update of that step, the update of the next (finite)
+# step, for NaN and for ±inf. "nan"/"inf" mean non-finite, "zero" means 0.
+#   sgd: stateless, so the next step is clean.
+#   momentum/nesterov: m = βm - ηg keeps the NaN/inf forever.
+#   adagrad/rmsprop: s + g² = inf, so g/√s = inf/inf = NaN now and g/√inf = 0
+#     afterwards: the coordinate freezes (state stays inf, it is not reset).
+#   centered rmsprop, rmsprop with momentum, adam, amsgrad: inf - inf = NaN
+#     enters a buffer, so every later update of the coordinate is NaN.
+NON_FINITE_BEHAVIOUR = {
+  "sgd": {"nan": ("nan", "finite"), "inf": ("inf", "finite")},
+  "momentum": {"nan": ("nan", "nan"), "inf": ("inf", "inf")},
+  "nesterov": {"nan": ("nan", "nan"), "inf": ("inf", "inf")},
+  "adagrad": {"nan": ("nan", "nan"), "inf": ("nan", "zero")},
+  "rmsprop": {"nan": ("nan", "nan"), "inf": ("nan", "zero")},
+  "rmsprop_centered": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
+  "rmsprop_momentum": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
+  "adam": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
+  "amsgrad": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
+  "adam_plateau": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
+  "momentum_weight_decay": {"nan": ("nan", "nan"), "inf": ("inf", "inf")},
+}
+
+
+def _classify(x):
+  x = float(x)
+  if np.isnan(x):
+    return "nan"
+  if np.isinf(x):
+    return "inf"
+  return "zero" if x == 0 else "finite"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "+inf", "-inf"])
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_non_finite_gradient_propagates_and_is_never_reset(name, bad):
+  tx = _optimizers()[name]
+  params = jnp.array([1.0, -2.0, 0.5])
+  clean = [jnp.array([0.3, 1.0, -0.7]), jnp.array([0.2, -0.4, 0.9])]
+  dirty = [clean[0].at[0].set(bad), clean[1]]
+
+  def run(grads):
+    state, updates = tx.init(params), []
+    for g in grads:
+      u, state = tx.update(g, state, params)
+      updates.append(u)
+    return updates, state
+
+  clean_updates, clean_state = run(clean)
+  dirty_updates, dirty_state = run(dirty)
+  expected = NON_FINITE_BEHAVIOUR[name]["nan" if np.isnan(bad) else "inf"]
+  assert (_classify(dirty_updates[0][0]), _classify(dirty_updates[1][0])) == expected
+  # The other coordinates never see the bad value: bitwise the clean run.
+  for u_dirty, u_clean in zip(dirty_updates, clean_updates, strict=True):
+    np.testing.assert_array_equal(u_dirty[1:], u_clean[1:])
+  # No silent reset: every counter advanced, and every buffer that saw the
+  # bad coordinate still holds a non-finite value there.
+  for dirty_leaf, clean_leaf in zip(
+    jax.tree.leaves(dirty_state), jax.tree.leaves(clean_state), strict=True
+  ):
+    if dirty_leaf.shape == (3,) and not np.array_equal(dirty_leaf, clean_leaf):
+      assert not np.isfinite(dirty_leaf[0])
+      np.testing.assert_array_equal(dirty_leaf[1:], clean_leaf[1:])
+  counts = optax.tree_utils.tree_get_all_with_path(dirty_state, "count")
+  assert counts and all(int(c) == 2 for _, c in counts)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_apply_if_finite_skips_the_bad_step_and_keeps_the_state(name):
+  tx = _optimizers()[name]
+  guarded = optax.apply_if_finite(tx, max_consecutive_errors=3)
+  guarded_update = jax.jit(guarded.update)
+  params = {"w": jnp.array([1.0, -2.0]), "b": jnp.array(0.5)}
+  g1 = {"w": jnp.array([0.3, 1.0]), "b": jnp.array(-0.7)}
+  g2 = {"w": jnp.array([0.2, -0.4]), "b": jnp.array(0.9)}
+
+  # The guarded run must equal a plain run that never saw the bad gradient.
+  # Both are compiled (``lax.cond`` compiles the inner update anyway): see
+  # the determinism tests for why compiled and eager results may differ.
+  update = jax.jit(tx.update)
+  plain = tx.init(params)
+  p1, plain = update(g1, plain, params)
+  p2, plain = update(g2, plain, params)
+
+  for bad in (np.nan, np.inf, -np.inf):
+    bad_g = {"w": jnp.array([bad, 1.0]), "b": jnp.array(0.1)}
+    state = guarded.init(params)
+    u1, state = guarded_update(g1, state, params)
+    before = state
+    u_bad, state = guarded_update(bad_g, state, params)
+    assert _tree_equal(state.inner_state, before.inner_state)
+    assert int(state.notfinite_count) == 1
+    assert all(np.all(np.asarray(u) == 0) for u in jax.tree.leaves(u_bad))
+    u2, state = guarded_update(g2, state, params)
+    assert int(state.notfinite_count) == 0
+    assert _tree_equal((u1, u2, state.inner_state), (p1, p2, plain))
+
+
+@pytest.mark.parametrize("rule", ["keras", "torch"])
+def test_plateau_ignores_non_finite_measurements(rule):
+  """NaN/inf neither counts as a bad value nor resets the wait, nor blocks later values."""
+  tx = optx.sgd(0.1, plateau=optx.reduce_on_plateau(factor=0.5, patience=2, rule=rule))
+  params = jnp.zeros(1)
+
+  def observed(values):
+    state = tx.init(params)
+    for x in values:
+      state = optx.observe(state, x)
+    return state
+
+  clean = [1.0, 2.0, 2.0, 2.0]
+  noisy = [1.0, np.nan, 2.0, np.nan, np.inf, 2.0, -np.inf, 2.0, np.nan]
+  assert _tree_equal(observed(noisy), observed(clean))
+  # Keras reduces after 2 bad values, PyTorch after 3: both reduced once here.
+  assert float(optx.plateau_scale(observed(noisy))) == 0.5
+  # Not stuck: a better value after NaNs becomes the best.
+  state = observed([1.0, np.nan, np.nan, 0.25])
+  best = optax.tree_utils.tree_get(state, "best")
+  assert float(best) == 0.25
+  # The same through ``update(..., value=nan)`` inside the chain.
+  state = tx.init(params)
+  _, state = tx.update(jnp.ones(1), state, params, value=jnp.float32(np.nan))
+  assert float(optax.tree_utils.tree_get(state, "best")) == np.inf
+  assert int(optax.tree_utils.tree_get(state, "wait")) == 0
+
+
+# ----------------------------------------------------------------------------
+# Counters and horizons.
+
+
+def _set_counts(state, value):
+  """``state`` with every ``count`` field set to ``value``."""
+  paths = optax.tree_utils.tree_get_all_with_path(state, "count")
+  assert paths, "no step counter in this state"
+  return optax.tree_utils.tree_set(state, count=jnp.asarray(value, jnp.int32))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_step_counters_saturate_at_int32_max(name):
+  tx = _optimizers()[name]
+  params = jnp.array([1.0, -2.0])
+  state = _set_counts(tx.init(params), INT32_MAX - 2)
+  update = jax.jit(tx.update)
+  for _ in range(4):
+    updates, state = update(jnp.array([0.3, -0.1]), state, params)
+    assert np.all(np.isfinite(updates))
+  counts = [int(c) for _, c in optax.tree_utils.tree_get_all_with_path(state, "count")]
+  assert counts == [INT32_MAX] * len(counts)
+
+
+def test_adam_at_the_saturated_count_has_no_bias_correction_left():
+  """β^t underflows to 0 at t = 2**31 - 1: the update is m / √(s + ε) of one step."""
+  lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-7
+  tx = optx.adam(lr, b1, b2, eps)
+  g = np.array([0.5, -3.0], np.float32)
+  state = _set_counts(tx.init(jnp.zeros(2)), INT32_MAX)
+  updates, _ = tx.update(jnp.asarray(g), state)
+  g64 = g.astype(np.float64)
+  # The hyperparameters are float32: 1 - b2 is 0.00099998713, not 0.001.
+  b1, b2, eps, lr = (float(np.float32(v)) for v in (b1, b2, eps, lr))
+  expected = -lr * (1 - b1) * g64 / np.sqrt((1 - b2) * g64**2 + eps)
+  np.testing.assert_allclose(updates, expected, rtol=1e-6)
+
+
+@pytest.mark.xfail(
+  strict=True,
+  reason="plateau.py: ReduceOnPlateauState.wait is incremented with `+ 1`, so"
+  " it wraps to -2**31 (Keras rule at min_scale, PyTorch rule with a patience"
+  " near int32 max) instead of saturating like optax.safe_increment.",
+)
+@pytest.mark.parametrize("rule", ["keras", "torch"])
+def test_plateau_wait_saturates_at_int32_max(rule):
+  patience = INT32_MAX if rule == "torch" else 1
+  tx = optx.sgd(
+    0.1, plateau=optx.reduce_on_plateau(patience=patience, min_scale=1.0, rule=rule)
+  )
+  state = tx.init(jnp.zeros(1))
+  state = optax.tree_utils.tree_set(
+    state, wait=jnp.int32(INT32_MAX), best=jnp.float32(0.0)
+  )
+  state = optx.observe(state, 1.0)  # no improvement: wait would go up
+  assert int(optax.tree_utils.tree_get(state, "wait")) >= 0
+
+
+def _horizon_cases():
+  """(schedule, horizon, final value in float32 computed here), per schedule with an end."""
+  f32 = np.float32
+  start = f32(f32(0.3) / f32(10))  # onecycle's default start, as float32 arithmetic
+  return {
+    "onecycle": (optx.onecycle_schedule(1000, 0.3), 1000, f32(start / f32(1000))),
+    "onecycle_end_value": (
+      optx.onecycle_schedule(
+        1000, 0.3, start_value=0.02, end_value=1e-4, final_steps=50
+      ),
+      1000,
+      f32(1e-4),
+    ),
+    "onecycle_momentum": (
+      optx.onecycle_momentum_schedule(1000, 0.95, 0.85),
+      2 * ((1000 - 101) // 2),
+      f32(0.95),
+    ),
+    "piecewise": (
+      optx.piecewise_constant_schedule([10, 500], [0.1, 0.01, 0.002]),
+      500,
+      f32(0.002),
+    ),
+    "epoch": (
+      optx.epoch_schedule(lambda e: jnp.where(e < 3, 0.1, 0.005), 7),
+      21,
+      f32(0.005),
+    ),
+  }
+
+
+@pytest.mark.parametrize("name", sorted(_horizon_cases()))
+def test_schedules_hold_their_final_value_past_the_horizon(name):
+  schedule, horizon, final = _horizon_cases()[name]
+  steps = np.array(
+    [horizon, horizon + 1, 2 * horizon, 10**6, 2**24 + 1, INT32_MAX - 1, INT32_MAX]
+  )
+  values = np.asarray(jax.jit(jax.vmap(schedule))(jnp.asarray(steps, jnp.int32)))
+  np.testing.assert_allclose(values, np.full(steps.shape, final), rtol=2 * ULP)
+  # ... and not one step before the horizon (the test can tell "held" from "constant").
+  assert float(schedule(jnp.int32(horizon - 1))) != float(final)
+
+
+# ----------------------------------------------------------------------------
+# Precision of the step beyond 2**24.
+
+# Steps float32 cannot hold exactly, near the int32 maximum, and next to
+# multiples of the ``steps`` used below.
+LONG_STEPS = np.array(
+  [
+    2**24 + 1,
+    2**25 - 1,
+    2**30 + 3,
+    2**31 - 1025,
+    2**31 - 1024,
+    2**31 - 129,
+    2**31 - 2,
+    INT32_MAX,
+  ],
+  np.int64,
+)
+
+
+def _ratio64(t, s, staircase):
+  p = t.astype(np.float64) / s
+  return np.floor(p) if staircase else p
+
+
+@pytest.mark.parametrize("staircase", [False, True], ids=["smooth", "staircase"])
+@pytest.mark.parametrize("s", [1, 3, 1000, 1024, 86_400, 2**20])
+def test_exponential_schedule_is_accurate_up_to_int32_max(s, staircase):
+  # A rate that keeps the value well inside float32's range at 2**31:
+  # r**(t/s) = exp(-12 t / 2**31).
+  rate = float(np.float32(np.exp(-12.0 * s / 2**31)))
+  schedule = optx.exponential_schedule(0.5, s, rate, staircase=staircase)
+  t = np.unique(
+    np.concatenate([LONG_STEPS, (LONG_STEPS // s) * s, (LONG_STEPS // s) * s - 1])
+  )
+  t = t[(t >= 0) & (t <= INT32_MAX)]
+  got = np.asarray(jax.jit(jax.vmap(schedule))(jnp.asarray(t, jnp.int32)), np.float64)
+  x = _ratio64(t, s, staircase) * np.log(rate)  # log of value / init_value
+  expected = 0.5 * np.exp(x)
+  # float32 arithmetic on an exponent of size |x|: a few roundings of x.
+  err = np.abs(got - expected) / expected / (ULP * (1 + np.abs(x)))
+  assert err.max() <= 8, f"error of {err.max():.1f} ulp·(1+|x|) at t={t[err.argmax()]}"
+
+
+@pytest.mark.parametrize("staircase", [False, True], ids=["smooth", "staircase"])
+@pytest.mark.parametrize(
+  ("s", "power"), [(1, 0.5), (7, 1.0), (1024, 2.0), (10_000, 1.0), (2**20, 0.75)]
+)
+def test_power_schedule_is_accurate_up_to_int32_max(s, power, staircase):
+  schedule = optx.power_schedule(0.5, s, power, staircase=staircase)
+  t = np.unique(
+    np.concatenate([LONG_STEPS, (LONG_STEPS // s) * s, (LONG_STEPS // s) * s - 1])
+  )
+  t = t[(t >= 0) & (t <= INT32_MAX)]
+  got = np.asarray(jax.jit(jax.vmap(schedule))(jnp.asarray(t, jnp.int32)), np.float64)
+  x = -power * np.log1p(_ratio64(t, s, staircase))
+  expected = 0.5 * np.exp(x)
+  err = np.abs(got - expected) / expected / (ULP * (1 + np.abs(x)))
+  assert err.max() <= 8, f"error of {err.max():.1f} ulp·(1+|x|) at t={t[err.argmax()]}"
+
+
+@pytest.mark.parametrize("final_steps", [7, 1000, None])
+def test_onecycle_is_accurate_up_to_int32_max(final_steps):
+  total = INT32_MAX - 100  # leaves room to check the hold after the end
+  start, peak, end = 0.01, 0.1, 1e-5
+  schedule = optx.onecycle_schedule(
+    total, peak, start_value=start, end_value=end, final_steps=final_steps
+  )
+  final = total // 10 + 1 if final_steps is None else final_steps
+  h = (total - final) // 2
+  t = np.array(
+    [
+      0,
+      1,
+      2**24 + 1,
+      h - 1,
+      h,
+      h + 1,
+      2 * h - 1,
+      2 * h,
+      2 * h + 1,
+      2 * h + 3,
+      total - 2,
+      total - 1,
+      total,
+      INT32_MAX,
+    ],
+    np.int64,
+  )
+  s32, p32, e32 = (float(np.float32(v)) for v in (start, peak, end))
+  expected = np.where(
+    t < h,
+    s32 + (p32 - s32) * t / h,
+    np.where(
+      t < 2 * h,
+      p32 + (s32 - p32) * (t - h) / h,
+      s32 + (e32 - s32) * np.minimum((t - 2 * h) / (total - 2 * h), 1.0),
+    ),
+  )
+  got = np.asarray(jax.jit(jax.vmap(schedule))(jnp.asarray(t, jnp.int32)), np.float64)
+  # A linear interpolation is accurate to a few roundings of its largest end.
+  np.testing.assert_allclose(got, expected, rtol=0, atol=4 * ULP * p32)
