@@ -1,5 +1,6 @@
 """optx: the seed's optimizers and learning-rate schedules as Optax transformations."""
 
+from optx import keras as keras
 from optx import torch as torch
 from optx._src.alias import adagrad as adagrad
 from optx._src.alias import adam as adam
@@ -56,6 +57,7 @@ __all__ = (
     "adam",
     "epoch_schedule",
     "exponential_schedule",
+    "keras",
     "momentum",
     "nesterov",
     "observe",

@@ -1,0 +1,727 @@
+"""optx.keras against the real Keras 3 (JAX backend), update for update.
+
+Both sides get the same gradients, step after step, over a pytree of leaves of
+different shapes, for 300 updates; every parameter of every update is
+compared: max |optx - keras| / max |keras| <= 1e-4 in float32. Keras runs its
+own functional update, ``optimizer.stateless_apply`` (what ``model.fit`` runs
+on the JAX backend), inside ``jax.lax.scan``; the callback tests also run the
+stateful ``optimizer.apply`` on ``keras.Variable``s, and drive Keras's real
+callbacks by hand, epoch by epoch. Run with ``-s`` to print the worst figure
+of every case.
+"""
+
+import types
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+import optax
+import pytest
+
+import optx
+
+# Keras 3.15's variables convert to NumPy through an ``__array__`` that NumPy 2
+# flags as deprecated; the warning is Keras's, not optx's.
+pytestmark = pytest.mark.filterwarnings(
+  "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
+STEPS = 300
+STEPS_PER_EPOCH = 10
+TOLERANCE = 1e-4
+SHAPES = {"bias": (5,), "conv": (2, 2, 3), "kernel": (3, 4)}
+
+
+def _problem():
+  """Initial parameters and a (STEPS, *shape) gradient sequence per leaf.
+
+  The gradients have a drift (so the parameters travel far, even with the
+  seed's small learning rates) and a per-step scale spanning 0.05..5 (so that
+  every clipping option is sometimes active and sometimes not).
+  """
+  rng = np.random.default_rng(0)
+  scale = np.exp(rng.uniform(np.log(0.05), np.log(5.0), size=STEPS)).astype(np.float32)
+  params, grads = {}, {}
+  for name, shape in SHAPES.items():
+    params[name] = rng.normal(size=shape).astype(np.float32)
+    drift = rng.choice([-1.0, 1.0], size=shape).astype(np.float32)
+    noise = rng.normal(size=(STEPS, *shape)).astype(np.float32)
+    grads[name] = (0.5 * drift + noise) * scale.reshape((STEPS,) + (1,) * len(shape))
+  return params, grads
+
+
+PARAMS, GRADS = _problem()
+NAMES = sorted(SHAPES)
+
+
+def relative_error(ours, theirs):
+  """max |ours - theirs| / max |theirs| over every leaf and every step."""
+  diff = max(
+    float(np.max(np.abs(np.asarray(ours[n]) - np.asarray(theirs[n])))) for n in NAMES
+  )
+  size = max(float(np.max(np.abs(np.asarray(theirs[n])))) for n in NAMES)
+  return diff / size
+
+
+def check(case, ours, theirs):
+  error = relative_error(ours, theirs)
+  print(f"\n[keras parity] {case}: {error:.2e}")
+  assert error <= TOLERANCE, f"{case}: relative error {error:.3e}"
+  # The parameters did travel: a comparison of two runs that stand still
+  # would pass whatever the update rule.
+  travel = max(
+    float(np.max(np.abs(np.asarray(theirs[n])[-1] - PARAMS[n]))) for n in NAMES
+  )
+  assert travel > 0.1, f"{case}: the parameters barely moved ({travel})"
+
+
+# ----------------------------------------------------------------------------
+# The two runners.
+
+
+def optx_run(tx, grads=GRADS, params=PARAMS):
+  """The optx trajectory: every update's parameters, stacked (jit + scan)."""
+
+  @jax.jit
+  def run(params, grads):
+    def body(carry, g):
+      params, state = carry
+      updates, state = tx.update(g, state, params)
+      params = optax.apply_updates(params, updates)
+      return (params, state), params
+
+    return jax.lax.scan(body, (params, tx.init(params)), grads)[1]
+
+  return run(jax.tree.map(jnp.asarray, params), jax.tree.map(jnp.asarray, grads))
+
+
+def _keras_variables(optimizer, params):
+  variables = [keras.Variable(params[n]) for n in NAMES]
+  optimizer.build(variables)
+  return variables
+
+
+def _keras_scan(optimizer):
+  @jax.jit
+  def run(optimizer_values, values, grads):
+    def body(carry, g):
+      optimizer_values, values = carry
+      values, optimizer_values = optimizer.stateless_apply(
+        optimizer_values, list(g), values
+      )
+      return (optimizer_values, values), values
+
+    (optimizer_values, values), trajectory = jax.lax.scan(
+      body, (optimizer_values, values), grads
+    )
+    return optimizer_values, values, trajectory
+
+  return run
+
+
+def keras_run(optimizer, grads=GRADS, params=PARAMS):
+  """The Keras trajectory, through its functional update under jit + scan."""
+  variables = _keras_variables(optimizer, params)
+  run = _keras_scan(optimizer)
+  _, _, trajectory = run(
+    [v.value for v in optimizer.variables],
+    [v.value for v in variables],
+    [jnp.asarray(grads[n]) for n in NAMES],
+  )
+  return dict(zip(NAMES, trajectory, strict=True))
+
+
+def keras_epochs(optimizer, *, on_epoch_begin=None, on_epoch_end=None, eager=False):
+  """The Keras trajectory epoch by epoch, with callbacks between epochs.
+
+  ``eager`` runs the stateful ``optimizer.apply`` on the variables, one update
+  at a time; otherwise each epoch is one jitted scan of ``stateless_apply``
+  and the optimizer's variables are written back before the callbacks run.
+  """
+  variables = _keras_variables(optimizer, PARAMS)
+  run = _keras_scan(optimizer)
+  trajectory = {n: [] for n in NAMES}
+  for epoch in range(STEPS // STEPS_PER_EPOCH):
+    if on_epoch_begin is not None:
+      on_epoch_begin(epoch)
+    steps = slice(epoch * STEPS_PER_EPOCH, (epoch + 1) * STEPS_PER_EPOCH)
+    grads = [jnp.asarray(GRADS[n][steps]) for n in NAMES]
+    if eager:
+      for i in range(STEPS_PER_EPOCH):
+        optimizer.apply([g[i] for g in grads], variables)
+        for n, variable in zip(NAMES, variables, strict=True):
+          trajectory[n].append(np.asarray(variable.value)[None])
+    else:
+      optimizer_values, values, epoch_trajectory = run(
+        [v.value for v in optimizer.variables], [v.value for v in variables], grads
+      )
+      for variable, value in zip(optimizer.variables, optimizer_values, strict=True):
+        variable.assign(value)
+      for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+      for n, leaf in zip(NAMES, epoch_trajectory, strict=True):
+        trajectory[n].append(np.asarray(leaf))
+    if on_epoch_end is not None:
+      on_epoch_end(epoch)
+  return {n: np.concatenate(trajectory[n]) for n in NAMES}
+
+
+def optx_epochs(tx, *, measurements=None):
+  """The optx trajectory epoch by epoch, ``optx.observe`` after each epoch."""
+
+  @jax.jit
+  def run(params, state, grads):
+    def body(carry, g):
+      params, state = carry
+      updates, state = tx.update(g, state, params)
+      params = optax.apply_updates(params, updates)
+      return (params, state), params
+
+    return jax.lax.scan(body, (params, state), grads)
+
+  params = jax.tree.map(jnp.asarray, PARAMS)
+  state = tx.init(params)
+  trajectory, scales = {n: [] for n in NAMES}, []
+  for epoch in range(STEPS // STEPS_PER_EPOCH):
+    steps = slice(epoch * STEPS_PER_EPOCH, (epoch + 1) * STEPS_PER_EPOCH)
+    grads = {n: jnp.asarray(GRADS[n][steps]) for n in NAMES}
+    (params, state), epoch_trajectory = run(params, state, grads)
+    for n in NAMES:
+      trajectory[n].append(np.asarray(epoch_trajectory[n]))
+    if measurements is not None:
+      state = optx.observe(state, measurements[epoch])
+      scales.append(float(optx.plateau_scale(state)))
+  return {n: np.concatenate(trajectory[n]) for n in NAMES}, scales
+
+
+# ----------------------------------------------------------------------------
+# Every optimizer option: the same arguments to both libraries.
+
+OPTIMIZER_CASES = {
+  # SGD
+  "SGD()": ("SGD", {}),
+  "SGD(lr=0.05)": ("SGD", {"learning_rate": 0.05}),
+  "SGD(momentum=0.9)": ("SGD", {"learning_rate": 0.02, "momentum": 0.9}),
+  "SGD(momentum=0.9, nesterov)": (
+    "SGD",
+    {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True},
+  ),
+  "SGD(nesterov, momentum=0)": ("SGD", {"learning_rate": 0.05, "nesterov": True}),
+  # Adagrad
+  "Adagrad()": ("Adagrad", {"learning_rate": 0.1}),
+  "Adagrad(init=0.5, eps=1e-3)": (
+    "Adagrad",
+    {"learning_rate": 0.1, "initial_accumulator_value": 0.5, "epsilon": 1e-3},
+  ),
+  # RMSprop
+  "RMSprop()": ("RMSprop", {"learning_rate": 0.01}),
+  "RMSprop(rho=0.5, eps=1e-3)": (
+    "RMSprop",
+    {"learning_rate": 0.01, "rho": 0.5, "epsilon": 1e-3},
+  ),
+  "RMSprop(centered)": ("RMSprop", {"learning_rate": 0.01, "centered": True}),
+  "RMSprop(momentum=0.9)": ("RMSprop", {"learning_rate": 0.005, "momentum": 0.9}),
+  "RMSprop(centered, momentum=0.5)": (
+    "RMSprop",
+    {
+      "learning_rate": 0.005,
+      "rho": 0.8,
+      "momentum": 0.5,
+      "centered": True,
+      "epsilon": 1e-4,
+    },
+  ),
+  # Adam
+  "Adam()": ("Adam", {"learning_rate": 0.01}),
+  "Adam(betas, eps=1e-2)": (
+    "Adam",
+    {"learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-2},
+  ),
+  "Adam(amsgrad)": ("Adam", {"learning_rate": 0.01, "amsgrad": True}),
+  # weight_decay on every optimizer (with the momentum buffers too)
+  "SGD(momentum, weight_decay)": (
+    "SGD",
+    {"learning_rate": 0.02, "momentum": 0.9, "weight_decay": 0.5},
+  ),
+  "Adagrad(weight_decay)": ("Adagrad", {"learning_rate": 0.1, "weight_decay": 0.5}),
+  "RMSprop(momentum, weight_decay)": (
+    "RMSprop",
+    {"learning_rate": 0.005, "momentum": 0.9, "weight_decay": 0.5},
+  ),
+  "Adam(weight_decay)": ("Adam", {"learning_rate": 0.01, "weight_decay": 0.5}),
+  # each clip kind, alone and with weight decay
+  "SGD(momentum, clipnorm)": (
+    "SGD",
+    {"learning_rate": 0.02, "momentum": 0.9, "clipnorm": 1.0},
+  ),
+  "Adam(clipnorm, weight_decay)": (
+    "Adam",
+    {"learning_rate": 0.01, "clipnorm": 0.5, "weight_decay": 0.2},
+  ),
+  "SGD(clipvalue)": ("SGD", {"learning_rate": 0.05, "clipvalue": 0.5}),
+  "RMSprop(clipvalue)": ("RMSprop", {"learning_rate": 0.01, "clipvalue": 0.3}),
+  "SGD(momentum, global_clipnorm)": (
+    "SGD",
+    {"learning_rate": 0.02, "momentum": 0.9, "global_clipnorm": 2.0},
+  ),
+  "Adagrad(global_clipnorm, weight_decay)": (
+    "Adagrad",
+    {"learning_rate": 0.1, "global_clipnorm": 1.0, "weight_decay": 0.2},
+  ),
+}
+
+
+@pytest.mark.parametrize("case", list(OPTIMIZER_CASES))
+def test_optimizer_matches_keras(case):
+  name, kwargs = OPTIMIZER_CASES[case]
+  ours = optx_run(getattr(optx.keras, name)(**kwargs))
+  theirs = keras_run(getattr(keras.optimizers, name)(**kwargs))
+  check(case, ours, theirs)
+
+
+# ----------------------------------------------------------------------------
+# Every schedule as the learning rate: the same arguments to both libraries.
+
+SCHEDULE_CASES = {
+  "ExponentialDecay": (
+    "ExponentialDecay",
+    {"initial_learning_rate": 0.05, "decay_steps": 60, "decay_rate": 0.3},
+  ),
+  "ExponentialDecay(staircase)": (
+    "ExponentialDecay",
+    {
+      "initial_learning_rate": 0.05,
+      "decay_steps": 60,
+      "decay_rate": 0.3,
+      "staircase": True,
+    },
+  ),
+  "InverseTimeDecay": (
+    "InverseTimeDecay",
+    {"initial_learning_rate": 0.05, "decay_steps": 20, "decay_rate": 0.5},
+  ),
+  "InverseTimeDecay(staircase)": (
+    "InverseTimeDecay",
+    {
+      "initial_learning_rate": 0.05,
+      "decay_steps": 20,
+      "decay_rate": 0.5,
+      "staircase": True,
+    },
+  ),
+  "PiecewiseConstantDecay": (
+    "PiecewiseConstantDecay",
+    {"boundaries": [100, 200], "values": [0.05, 0.01, 0.002]},
+  ),
+  "PiecewiseConstantDecay(float boundaries)": (
+    "PiecewiseConstantDecay",
+    {"boundaries": [0.0, 150.0, 151.0], "values": [0.08, 0.04, 0.02, 0.005]},
+  ),
+  "PolynomialDecay": (
+    "PolynomialDecay",
+    {
+      "initial_learning_rate": 0.05,
+      "decay_steps": 200,
+      "end_learning_rate": 0.001,
+      "power": 2.0,
+    },
+  ),
+  "PolynomialDecay(cycle)": (
+    "PolynomialDecay",
+    {
+      "initial_learning_rate": 0.05,
+      "decay_steps": 70,
+      "end_learning_rate": 0.005,
+      "power": 0.5,
+      "cycle": True,
+    },
+  ),
+  "CosineDecay": (
+    "CosineDecay",
+    {"initial_learning_rate": 0.05, "decay_steps": 200, "alpha": 0.1},
+  ),
+  "CosineDecay(warmup)": (
+    "CosineDecay",
+    {
+      "initial_learning_rate": 0.001,
+      "decay_steps": 150,
+      "warmup_target": 0.05,
+      "warmup_steps": 60,
+    },
+  ),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEDULE_CASES))
+def test_schedule_as_learning_rate_matches_keras(case):
+  schedule, kwargs = SCHEDULE_CASES[case]
+  # SGD with momentum keeps past rates in its velocity: the case where the
+  # step a schedule sees matters most. The variants run on Adam, whose weight
+  # decay reads the learning rate too.
+  if "(" in case:
+    optimizer, extra = "Adam", {"weight_decay": 0.1}
+  else:
+    optimizer, extra = "SGD", {"momentum": 0.9}
+  ours = optx_run(
+    getattr(optx.keras, optimizer)(
+      getattr(optx.keras.schedules, schedule)(**kwargs), **extra
+    )
+  )
+  theirs = keras_run(
+    getattr(keras.optimizers, optimizer)(
+      getattr(keras.optimizers.schedules, schedule)(**kwargs), **extra
+    )
+  )
+  check(f"{optimizer}({case})", ours, theirs)
+
+
+@pytest.mark.parametrize("case", list(SCHEDULE_CASES))
+def test_schedule_values_match_keras(case):
+  schedule, kwargs = SCHEDULE_CASES[case]
+  steps = jnp.arange(-2, 400, dtype=jnp.int32)
+  ours = jax.jit(jax.vmap(getattr(optx.keras.schedules, schedule)(**kwargs)))(steps)
+  reference = getattr(keras.optimizers.schedules, schedule)(**kwargs)
+  theirs = jax.jit(jax.vmap(reference))(steps[2:])
+  np.testing.assert_allclose(np.asarray(ours[2:]), theirs, rtol=2e-6, atol=1e-9)
+  assert float(ours[0]) == float(ours[2])  # negative steps read as 0
+
+
+def test_keras_schedule_object_as_learning_rate():
+  # A real Keras schedule (its ops are jax.numpy on this backend) is a plain
+  # callable of the step for optx.
+  make = lambda: keras.optimizers.schedules.ExponentialDecay(0.05, 60, 0.3)
+  ours = optx_run(optx.keras.SGD(make(), momentum=0.9))
+  theirs = keras_run(keras.optimizers.SGD(make(), momentum=0.9))
+  check("SGD(keras.optimizers.schedules.ExponentialDecay)", ours, theirs)
+
+
+# ----------------------------------------------------------------------------
+# The seed's legacy spellings: lr= and tf.keras 2's decay=.
+
+
+class LegacyDecay(keras.optimizers.schedules.LearningRateSchedule):
+  """tf.keras 2's ``_decayed_lr`` (optimizer_v2.py): lr(k) / (1 + decay * k)."""
+
+  def __init__(self, learning_rate, decay):
+    self.learning_rate, self.decay = learning_rate, decay
+
+  def __call__(self, step):
+    rate = (
+      self.learning_rate(step) if callable(self.learning_rate) else self.learning_rate
+    )
+    k = keras.ops.cast(step, "float32")
+    return rate / (1.0 + self.decay * k)
+
+
+SEED_LINES = {
+  # The seed's Keras lines, with the seed's own numbers.
+  "SGD(lr=0.001, momentum=0.9)": ("SGD", {"lr": 0.001, "momentum": 0.9}),
+  "SGD(lr=0.001, momentum=0.9, nesterov=True)": (
+    "SGD",
+    {"lr": 0.001, "momentum": 0.9, "nesterov": True},
+  ),
+  "RMSprop(lr=0.001, rho=0.9)": ("RMSprop", {"lr": 0.001, "rho": 0.9}),
+  "Adam(lr=0.001, beta_1=0.9, beta_2=0.999)": (
+    "Adam",
+    {"lr": 0.001, "beta_1": 0.9, "beta_2": 0.999},
+  ),
+  "SGD(lr=0.01, decay=1e-4)": ("SGD", {"lr": 0.01, "decay": 1e-4}),
+  # Legacy decay strong enough to matter within 300 updates, on each optimizer.
+  "SGD(lr=0.05, momentum=0.9, decay=1e-2)": (
+    "SGD",
+    {"lr": 0.05, "momentum": 0.9, "decay": 1e-2},
+  ),
+  "Adagrad(lr=0.1, decay=1e-2)": ("Adagrad", {"lr": 0.1, "decay": 1e-2}),
+  "RMSprop(lr=0.01, momentum=0.5, decay=1e-2)": (
+    "RMSprop",
+    {"lr": 0.01, "momentum": 0.5, "decay": 1e-2},
+  ),
+  "Adam(lr=0.02, decay=1e-2, weight_decay=0.2)": (
+    "Adam",
+    {"lr": 0.02, "decay": 1e-2, "weight_decay": 0.2},
+  ),
+}
+
+
+@pytest.mark.parametrize("case", list(SEED_LINES))
+def test_legacy_spellings_match_keras(case):
+  name, kwargs = SEED_LINES[case]
+  ours = optx_run(getattr(optx.keras, name)(**kwargs))
+  reference = dict(kwargs)
+  rate, decay = reference.pop("lr"), reference.pop("decay", None)
+  if decay is not None:  # Keras 3 ignores decay=; tf.keras 2's rule, written here
+    rate = LegacyDecay(rate, decay)
+  theirs = keras_run(getattr(keras.optimizers, name)(learning_rate=rate, **reference))
+  check(case, ours, theirs)
+
+
+def test_legacy_decay_composes_with_a_schedule():
+  schedule = dict(initial_learning_rate=0.05, decay_steps=60, decay_rate=0.3)
+  ours = optx_run(
+    optx.keras.SGD(
+      optx.keras.schedules.ExponentialDecay(**schedule), momentum=0.9, decay=1e-2
+    )
+  )
+  rate = LegacyDecay(keras.optimizers.schedules.ExponentialDecay(**schedule), 1e-2)
+  theirs = keras_run(keras.optimizers.SGD(rate, momentum=0.9))
+  check("SGD(ExponentialDecay, momentum=0.9, decay=1e-2)", ours, theirs)
+
+
+# ----------------------------------------------------------------------------
+# Keras's callbacks, driven by hand.
+
+# A validation loss that improves, stalls (by less than min_delta, too), and
+# improves again: several reductions, cooldowns, and (for SGD) the min_lr floor.
+VAL_LOSS = [
+  1.0, 0.9, 0.8, 0.8, 0.80005, 0.8, 0.8, 0.7, 0.7, 0.7,
+  0.7, 0.7, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.5,
+  0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5,
+]  # fmt: skip
+
+PLATEAU_CASES = {
+  "SGD(momentum=0.9, weight_decay=0.1) + ReduceLROnPlateau(factor=0.5, patience=2, cooldown=2, min_lr=0.004)": (
+    "SGD",
+    {"learning_rate": 0.05, "momentum": 0.9, "weight_decay": 0.1},
+    {"factor": 0.5, "patience": 2, "cooldown": 2, "min_lr": 0.004},
+    True,
+  ),
+  "Adam + ReduceLROnPlateau(factor=0.3, patience=3, cooldown=1)": (
+    "Adam",
+    {"learning_rate": 0.05},
+    {"factor": 0.3, "patience": 3, "cooldown": 1},
+    False,
+  ),
+  "RMSprop(momentum=0.9) + ReduceLROnPlateau(factor=0.5, patience=1)": (
+    "RMSprop",
+    {"learning_rate": 0.01, "momentum": 0.9},
+    {"factor": 0.5, "patience": 1},
+    False,
+  ),
+}
+
+
+@pytest.mark.parametrize("case", list(PLATEAU_CASES))
+def test_reduce_lr_on_plateau_matches_keras(case):
+  name, kwargs, callback_kwargs, eager = PLATEAU_CASES[case]
+  optimizer = getattr(keras.optimizers, name)(**kwargs)
+  callback = keras.callbacks.ReduceLROnPlateau(**callback_kwargs)
+  callback.set_model(types.SimpleNamespace(optimizer=optimizer))
+  callback.on_train_begin()
+  keras_rates = []
+
+  def on_epoch_end(epoch):
+    callback.on_epoch_end(epoch, {"val_loss": VAL_LOSS[epoch]})
+    keras_rates.append(float(np.asarray(optimizer.learning_rate)))
+
+  theirs = keras_epochs(optimizer, on_epoch_end=on_epoch_end, eager=eager)
+
+  tx = getattr(optx.keras, name)(
+    **kwargs, callbacks=[optx.keras.ReduceLROnPlateau(**callback_kwargs)]
+  )
+  ours, scales = optx_epochs(tx, measurements=VAL_LOSS)
+  # The same decisions, epoch by epoch (and at least three reductions).
+  ours_rates = kwargs["learning_rate"] * np.array(scales)
+  np.testing.assert_allclose(ours_rates, keras_rates, rtol=1e-6)
+  assert len(set(keras_rates)) >= 4, keras_rates
+  check(case, ours, theirs)
+
+
+def test_reduce_lr_on_plateau_reaches_the_min_lr_floor():
+  # The SGD case above ends on the floor: min_lr is absolute, not a scale.
+  _, kwargs, callback_kwargs, _ = next(iter(PLATEAU_CASES.values()))
+  tx = optx.keras.SGD(
+    **kwargs, callbacks=[optx.keras.ReduceLROnPlateau(**callback_kwargs)]
+  )
+  _, scales = optx_epochs(tx, measurements=VAL_LOSS)
+  np.testing.assert_allclose(
+    kwargs["learning_rate"] * scales[-1], callback_kwargs["min_lr"], rtol=1e-6
+  )
+
+
+def exponential_decay_fn(epoch):  # the seed's, verbatim
+  return 0.05 * 0.1 ** (epoch / 20)
+
+
+def piecewise_constant_fn(epoch):  # the seed's, with Python branches
+  if epoch < 5:
+    return 0.01
+  elif epoch < 15:
+    return 0.005
+  else:
+    return 0.001
+
+
+def multiplicative_fn(epoch, lr):  # the two-argument form
+  return lr * 0.1 ** (1 / 20)
+
+
+SCHEDULER_CASES = {
+  "SGD(momentum=0.9) + LearningRateScheduler(exponential_decay_fn)": (
+    "SGD",
+    {"momentum": 0.9},
+    exponential_decay_fn,
+  ),
+  "Adam + LearningRateScheduler(piecewise_constant_fn)": (
+    "Adam",
+    {},
+    piecewise_constant_fn,
+  ),
+  "SGD(momentum=0.9) + LearningRateScheduler(fn(epoch, lr))": (
+    "SGD",
+    {"momentum": 0.9},
+    multiplicative_fn,
+  ),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEDULER_CASES))
+def test_learning_rate_scheduler_matches_keras(case):
+  name, kwargs, fn = SCHEDULER_CASES[case]
+  optimizer = getattr(keras.optimizers, name)(learning_rate=0.05, **kwargs)
+  callback = keras.callbacks.LearningRateScheduler(fn)
+  callback.set_model(types.SimpleNamespace(optimizer=optimizer))
+  theirs = keras_epochs(optimizer, on_epoch_begin=callback.on_epoch_begin)
+
+  scheduler = optx.keras.LearningRateScheduler(fn)  # the seed's line, unchanged
+  scheduler.steps_per_epoch = STEPS_PER_EPOCH
+  tx = getattr(optx.keras, name)(learning_rate=0.05, **kwargs, callbacks=[scheduler])
+  ours = optx_run(tx)
+  check(case, ours, theirs)
+
+
+# ----------------------------------------------------------------------------
+# Argument handling.
+
+
+def test_defaults_are_keras_defaults():
+  import inspect
+
+  for name in ("SGD", "Adagrad", "RMSprop", "Adam"):
+    ours = inspect.signature(getattr(optx.keras, name)).parameters
+    theirs = inspect.signature(getattr(keras.optimizers, name)).parameters
+    for argument, parameter in ours.items():
+      if argument in ("lr", "decay", "callbacks"):
+        continue
+      assert parameter.default == theirs[argument].default, (name, argument)
+  ours = inspect.signature(optx.keras.ReduceLROnPlateau).parameters
+  theirs = inspect.signature(keras.callbacks.ReduceLROnPlateau).parameters
+  for argument, parameter in ours.items():
+    assert parameter.default == theirs[argument].default, argument
+
+
+def test_lr_alias_and_learning_rate_together_raise():
+  with pytest.raises(
+    ValueError,
+    match=r"optx.keras.SGD: pass learning_rate=... or its legacy alias lr=...",
+  ):
+    optx.keras.SGD(learning_rate=0.01, lr=0.02)
+  with pytest.raises(ValueError, match=r"not both"):
+    optx.keras.Adam(0.001, lr=0.001)  # even when equal to the default
+
+
+def test_clip_options_are_mutually_exclusive():
+  with pytest.raises(
+    ValueError, match=r"only one of clipnorm, clipvalue and global_clipnorm"
+  ):
+    optx.keras.SGD(clipnorm=1.0, clipvalue=0.5)
+  with pytest.raises(ValueError, match=r"optx.keras.Adam\(clipnorm=...\) must be > 0"):
+    optx.keras.Adam(clipnorm=0.0)
+
+
+@pytest.mark.parametrize(
+  "make, message",
+  [
+    (
+      lambda: optx.keras.SGD(momentum=2.0),
+      r"optx.keras.SGD\(momentum=...\) must be <= 1, got 2.0",
+    ),
+    (lambda: optx.keras.SGD(decay=-1.0), r"optx.keras.SGD\(decay=...\) must be >= 0"),
+    (lambda: optx.keras.Adam(beta_1=1.0), r"optx.keras.Adam\(beta_1=...\) must be < 1"),
+    (
+      lambda: optx.keras.RMSprop(rho=1.5),
+      r"optx.keras.RMSprop\(rho=...\) must be <= 1",
+    ),
+    (
+      lambda: optx.keras.Adagrad(weight_decay=-0.1),
+      r"optx.keras.Adagrad\(weight_decay=...\) must be >= 0",
+    ),
+    (
+      lambda: optx.keras.schedules.ExponentialDecay(0.1, 0, 0.5),
+      r"decay_steps=...\) must be > 0",
+    ),
+    (
+      lambda: optx.keras.schedules.PiecewiseConstantDecay([1], [0.1]),
+      r"len\(boundaries\) \+ 1",
+    ),
+    (
+      lambda: optx.keras.ReduceLROnPlateau(factor=1.0),
+      r"ReduceLROnPlateau\(factor=...\) must be < 1",
+    ),
+    (
+      lambda: optx.keras.ReduceLROnPlateau(monitor="val_accuracy"),
+      r"pass mode='min' or mode='max'",
+    ),
+    (
+      lambda: optx.keras.SGD(
+        optx.keras.schedules.ExponentialDecay(0.1, 10, 0.5),
+        callbacks=[optx.keras.ReduceLROnPlateau(min_lr=1e-3)],
+      ),
+      r"min_lr=...\) is an absolute learning rate and needs a constant learning_rate",
+    ),
+    (
+      lambda: optx.keras.SGD(
+        callbacks=[optx.keras.LearningRateScheduler(exponential_decay_fn)]
+      ),
+      r"steps_per_epoch=...\) is needed",
+    ),
+    (
+      lambda: optx.keras.SGD(
+        callbacks=[
+          optx.keras.ReduceLROnPlateau(),
+          optx.keras.LearningRateScheduler(exponential_decay_fn, 10),
+        ]
+      ),
+      r"cannot combine ReduceLROnPlateau with LearningRateScheduler",
+    ),
+  ],
+)
+def test_invalid_arguments_raise_and_name_the_call(make, message):
+  with pytest.raises(ValueError, match=message):
+    make()
+
+
+def test_traced_hyperparameters_pass_through_and_vmap():
+  # vmap over learning rates and momenta: no Python float baked in.
+  def final(rate, momentum):
+    tx = optx.keras.SGD(rate, momentum=momentum, weight_decay=0.1, clipnorm=1.0)
+    params = {"w": jnp.ones(3)}
+    state = tx.init(params)
+    updates, state = tx.update({"w": jnp.full(3, 2.0)}, state, params)
+    return updates["w"][0]
+
+  rates = jnp.array([0.1, 0.2], jnp.float32)
+  out = jax.jit(jax.vmap(final))(rates, jnp.array([0.0, 0.9], jnp.float32))
+  # One update from zero velocity: -(lr * clipped g) - lr * wd * w, g clipped to norm 1.
+  expected = -rates / np.sqrt(3.0) - rates * 0.1
+  np.testing.assert_allclose(np.asarray(out), np.asarray(expected), rtol=1e-6)
+
+
+def test_the_comparison_tells_the_update_rules_apart():
+  # Negative controls: where Keras's rule differs from optax's or the seed's,
+  # the same comparison fails by far more than the tolerance.
+  schedule = dict(initial_learning_rate=0.05, decay_steps=60, decay_rate=0.3)
+  theirs = keras_run(
+    keras.optimizers.SGD(
+      keras.optimizers.schedules.ExponentialDecay(**schedule), momentum=0.9
+    )
+  )
+  lr_outside = optx_run(
+    optax.sgd(optx.keras.schedules.ExponentialDecay(**schedule), momentum=0.9)
+  )
+  assert relative_error(lr_outside, theirs) > 100 * TOLERANCE
+
+  kwargs = dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-2)
+  theirs = keras_run(keras.optimizers.Adam(**kwargs))
+  seed_adam = optx_run(optx.adam(0.01, b1=0.8, b2=0.99, eps=1e-2))
+  assert relative_error(seed_adam, theirs) > 10 * TOLERANCE
