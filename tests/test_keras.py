@@ -12,6 +12,7 @@ of every case.
 
 import types
 
+import chex
 import jax
 import jax.numpy as jnp
 import keras
@@ -725,3 +726,72 @@ def test_the_comparison_tells_the_update_rules_apart():
   theirs = keras_run(keras.optimizers.Adam(**kwargs))
   seed_adam = optx_run(optx.adam(0.01, b1=0.8, b2=0.99, eps=1e-2))
   assert relative_error(seed_adam, theirs) > 10 * TOLERANCE
+
+
+NUMERICS_CASES = {
+  "SGD(nesterov, weight_decay, clipnorm, decay, ReduceLROnPlateau)": lambda: (
+    optx.keras.SGD(
+      0.1,
+      momentum=0.9,
+      nesterov=True,
+      weight_decay=0.1,
+      clipnorm=1.0,
+      decay=1e-3,
+      callbacks=[optx.keras.ReduceLROnPlateau()],
+    )
+  ),
+  "Adagrad(weight_decay, clipvalue)": lambda: optx.keras.Adagrad(
+    weight_decay=0.1, clipvalue=1.0
+  ),
+  "RMSprop(momentum, centered, global_clipnorm, LearningRateScheduler)": lambda: (
+    optx.keras.RMSprop(
+      momentum=0.9,
+      centered=True,
+      global_clipnorm=1.0,
+      callbacks=[optx.keras.LearningRateScheduler(exponential_decay_fn, 5)],
+    )
+  ),
+  "Adam(CosineDecay, amsgrad, weight_decay)": lambda: optx.keras.Adam(
+    optx.keras.schedules.CosineDecay(0.01, 100, warmup_target=0.1, warmup_steps=10),
+    amsgrad=True,
+    weight_decay=0.1,
+  ),
+}
+
+
+@pytest.mark.parametrize("case", list(NUMERICS_CASES))
+def test_updates_keep_the_dtype_and_do_not_retrace(case):
+  tx = NUMERICS_CASES[case]()
+  params = {"a": jnp.ones(3, jnp.bfloat16), "b": jnp.ones((2, 2), jnp.bfloat16)}
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
+  chex.clear_trace_counter()
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def step(state, params):
+    return tx.update(grads, state, params)
+
+  state = tx.init(params)
+  for _ in range(3):
+    updates, state = step(state, params)
+  assert all(u.dtype == jnp.bfloat16 for u in jax.tree.leaves(updates))
+  assert optax.tree.norm(updates) > 0
+
+
+def test_value_keyword_reaches_the_plateau_through_weight_decay():
+  # optax.chain forwards value= only to real GradientTransformationExtraArgs.
+  make = lambda: optx.keras.SGD(
+    0.1,
+    momentum=0.9,
+    weight_decay=0.1,
+    callbacks=[optx.keras.ReduceLROnPlateau(factor=0.5, patience=0)],
+  )
+  params = jnp.ones(2)
+  by_keyword, by_observe = make(), make()
+  state_k, state_o = by_keyword.init(params), by_observe.init(params)
+  for value in [1.0, 1.0]:
+    u_k, state_k = by_keyword.update(jnp.ones(2), state_k, params, value=value)
+    state_o = optx.observe(state_o, value)
+    u_o, state_o = by_observe.update(jnp.ones(2), state_o, params)
+    np.testing.assert_allclose(np.asarray(u_k), np.asarray(u_o))
+  assert float(optx.plateau_scale(state_k)) == 0.5
