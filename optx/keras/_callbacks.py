@@ -22,6 +22,7 @@ from jax.typing import ArrayLike
 
 from optx._src import base
 from optx._src import plateau as plateau_lib
+from optx._src import schedules as schedules_lib
 from optx._src import validation as v
 
 _NOT_TRACEABLE = (
@@ -299,12 +300,11 @@ class LearningRateScheduler:
       )
     steps_per_epoch = self.steps_per_epoch
     fn = self._epoch_fn()
+    if not self.two_arguments:
+      return schedules_lib.epoch_schedule(fn, steps_per_epoch)
 
-    def schedule(step):
-      epoch = jnp.maximum(jnp.asarray(step, jnp.int32), 0) // steps_per_epoch
-      if not self.two_arguments:
-        return fn(epoch)
+    def epoch_rate(epoch):
       lr0 = jnp.asarray(learning_rate, jnp.float32)
       return jax.lax.fori_loop(0, epoch + 1, lambda e, lr: fn(e, lr), lr0)
 
-    return schedule
+    return schedules_lib.epoch_schedule(epoch_rate, steps_per_epoch)
