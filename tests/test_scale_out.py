@@ -1,0 +1,227 @@
+"""optx inside JAX's SPMD machinery: pmap, sharded jit, vmap sweeps, no retrace.
+
+The multi-device checks run in a process of their own with 8 simulated CPU
+devices (``scale_out_worker.py``; JAX fixes its device count at start-up).
+The vmap and retrace checks need one device and run here.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optx
+
+TESTS = pathlib.Path(__file__).parent
+sys.path.insert(0, str(TESTS))
+import scale_out_worker as worker  # noqa: E402
+
+# pmap vs one device: float32 sums in another order (the pmean of 8 partial
+# gradients vs one mean over the batch), so equal to a few ulps, not bitwise.
+PMAP_TOLERANCE = 1e-6
+
+
+@pytest.fixture(scope="module")
+def multi_device():
+  """The worker's measurements on 8 simulated CPU devices."""
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = (
+    env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+  ).strip()
+  env["JAX_PLATFORMS"] = "cpu"
+  env["PYTHONPATH"] = os.pathsep.join(
+    [str(TESTS.parent), *filter(None, [env.get("PYTHONPATH")])]
+  )
+  done = subprocess.run(
+    [sys.executable, str(TESTS / "scale_out_worker.py")],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    check=False,
+  )
+  assert done.returncode == 0, done.stderr[-4000:]
+  return json.loads(done.stdout)
+
+
+# ----------------------------------------------------------------------------
+# pmap data parallelism.
+
+
+@pytest.mark.parametrize("name", list(worker.PMAP_OPTIMIZERS))
+def test_pmap_step_equals_one_device_on_the_whole_batch(multi_device, name):
+  result = multi_device["pmap"][name]
+  assert result["max_abs_diff"] <= PMAP_TOLERANCE, result
+  assert result["replicas_identical"], result  # bitwise, every leaf
+  assert result["counters_equal"], result  # step and plateau counters exactly
+  if "+plateau" in name:
+    assert result["plateau_scale_pmap"] == result["plateau_scale_single"] < 1
+
+
+def _keras_plateau_scales(values, factor, patience):
+  """Keras's ReduceOnPlateau (min mode, min_delta=0, cooldown=0) in plain Python."""
+  best, wait, scale, scales = float("inf"), 0, 1.0, []
+  for x in values:
+    if x < best:
+      best, wait = x, 0
+    else:
+      wait += 1
+      if wait >= patience:
+        scale, wait = scale * factor, 0
+    scales.append(scale)
+  return scales
+
+
+def test_plateau_decisions_are_the_same_on_every_replica(multi_device):
+  result = multi_device["plateau"]
+  expected = _keras_plateau_scales([4, 3, 3, 3, 2, 2, 2], factor=0.5, patience=1)
+  assert expected == [1, 1, 0.5, 0.25, 0.25, 0.125, 0.0625]
+  assert result["single_scales"] == expected
+  assert all(row == expected for row in result["scales"])  # every replica
+  assert result["replicas_identical"]  # scale, best, wait, cooldown: bitwise
+  assert result["equal_to_single"]
+  # Without axis_name each replica decides on its own measurement: they split.
+  assert result["local_scales_replica_0"] != result["local_scales_replica_1"]
+
+
+# ----------------------------------------------------------------------------
+# Sharded jit.
+
+
+@pytest.mark.parametrize("mesh", worker.MESHES)
+@pytest.mark.parametrize("name", list(worker.SHARDING_TRANSFORMS))
+def test_state_and_updates_keep_the_params_sharding(multi_device, mesh, name):
+  """Eager init, jit(init) without out_shardings, eager and jitted updates."""
+  result = multi_device["sharding"][mesh][name]
+  assert result["errors"] == []
+  assert result["buffers"] == worker.SHARDING_TRANSFORMS[name][1]
+
+
+def test_the_sharding_check_catches_replicated_buffers(multi_device):
+  """Control: plain jnp.zeros_like under jit loses the sharding, and is caught."""
+  errors = multi_device["naive_zeros"]["errors"]
+  assert len(errors) == 3 and all("jit init" in e for e in errors)
+
+
+def test_every_public_transform_is_checked_for_sharding():
+  # flatten concatenates every leaf into one buffer per dtype: its state cannot
+  # have the params' layout, sharded or not (it is for many small leaves).
+  not_transforms = {"observe", "plateau_scale", "sweep", "flatten"}
+  public = {
+    name
+    for name in optx.__all__
+    if name[0].islower()
+    and callable(getattr(optx, name))
+    and not name.endswith("_schedule")
+    and name not in not_transforms
+  }
+  missing = public - set(worker.SHARDING_TRANSFORMS)
+  assert not missing, f"add {sorted(missing)} to scale_out_worker.SHARDING_TRANSFORMS"
+
+
+# ----------------------------------------------------------------------------
+# vmap sweeps and retracing.
+
+STEPS = 12
+
+
+def _data():
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((STEPS, 16, 3)).astype(np.float32)
+  y = (x @ np.array([1.0, -2.0, 0.5], np.float32)).astype(np.float32)
+  params = {"w": np.zeros(3, np.float32), "b": np.zeros([], np.float32)}
+  return params, x, y
+
+
+def _loss(params, x, y):
+  prediction = x @ params["w"] + jnp.broadcast_to(params["b"], y.shape)
+  return jnp.mean((prediction - y) ** 2)
+
+
+def _train(tx, params, x, y):
+  """STEPS updates of ``tx`` on a linear regression; returns params and state."""
+
+  def step(carry, batch):
+    params, state = carry
+    updates, state = tx.update(jax.grad(_loss)(params, *batch), state, params)
+    return (optax.apply_updates(params, updates), state), None
+
+  (params, state), _ = jax.lax.scan(step, (params, tx.init(params)), (x, y))
+  return params, state
+
+
+SWEEPS = {
+  "sgd/learning_rate": (lambda lr: optx.sgd(lr), [0.3, 0.1, 0.03, 0.01]),
+  "momentum/momentum": (lambda m: optx.momentum(0.02, m), [0.0, 0.5, 0.9, 0.99]),
+  "adam/b1": (lambda b1: optx.adam(0.05, b1=b1), [0.0, 0.5, 0.9, 0.95]),
+  "adam/decay_rate": (
+    lambda d: optx.adam(optx.exponential_schedule(0.1, steps=4, decay_rate=d)),
+    [0.9, 0.5, 0.1, 0.01],
+  ),
+}
+
+
+@pytest.mark.parametrize("name", list(SWEEPS))
+def test_vmap_sweep_equals_separate_runs(name):
+  make, values = SWEEPS[name]
+  params, x, y = _data()
+  # One compiled program trains len(values) models, one per hyperparameter.
+  swept = jax.jit(jax.vmap(lambda h: _train(make(h), params, x, y)[0]))(
+    jnp.asarray(values, jnp.float32)
+  )
+  for k, value in enumerate(values):
+    alone = jax.jit(lambda value=value: _train(make(value), params, x, y)[0])()
+    chex.assert_trees_all_close(
+      jax.tree.map(lambda a, k=k: a[k], swept), alone, rtol=1e-6, atol=1e-7
+    )
+  finals = np.asarray(swept["w"])
+  assert len({tuple(row) for row in finals.tolist()}) == len(values)  # all differ
+
+
+def test_changing_hyperparameters_passed_as_arrays_does_not_retrace():
+  params, x, y = _data()
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def train(learning_rate, b1, decay_rate):
+    schedule = optx.exponential_schedule(learning_rate, steps=4, decay_rate=decay_rate)
+    tx = optx.adam(schedule, b1=b1, plateau=optx.reduce_on_plateau())
+    return _train(tx, params, x, y)[0]
+
+  for lr, b1, decay in [(0.1, 0.9, 0.5), (0.05, 0.8, 0.9), (0.2, 0.0, 0.1)]:
+    got = train(jnp.float32(lr), jnp.float32(b1), jnp.float32(decay))
+    schedule = optx.exponential_schedule(lr, steps=4, decay_rate=decay)
+    tx = optx.adam(schedule, b1=b1, plateau=optx.reduce_on_plateau())
+    expected = jax.jit(lambda tx=tx: _train(tx, params, x, y)[0])()
+    chex.assert_trees_all_close(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_inject_hyperparams_changes_the_learning_rate_without_retracing():
+  params, x, y = _data()
+  tx = optax.inject_hyperparams(optx.rmsprop)(learning_rate=0.01, momentum=0.9)
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def train(state):
+    def step(carry, batch):
+      params, state = carry
+      updates, state = tx.update(jax.grad(_loss)(params, *batch), state, params)
+      return (optax.apply_updates(params, updates), state), None
+
+    return jax.lax.scan(step, (params, state), (x, y))[0][0]
+
+  for lr in [0.01, 0.03, 0.001]:
+    state = tx.init(params)
+    state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
+    expected = jax.jit(
+      lambda lr=lr: _train(optx.rmsprop(lr, momentum=0.9), params, x, y)[0]
+    )()
+    chex.assert_trees_all_close(train(state), expected, rtol=1e-6, atol=1e-7)
