@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from typing import Any
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -36,9 +37,10 @@ def concrete(value: Any) -> float | None:
   """``value`` as a Python float, or None when it is traced or a schedule."""
   if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
     return None
-  if isinstance(value, jax.core.Tracer):
+  try:
+    return float(np.asarray(value))
+  except _NOT_TRACEABLE:
     return None
-  return float(np.asarray(value))
 
 
 class ReduceLROnPlateau:
@@ -88,7 +90,7 @@ class ReduceLROnPlateau:
     factor: float = 0.1,
     patience: int = 10,
     verbose: int = 0,
-    mode: str = "auto",
+    mode: Literal["auto", "min", "max"] = "auto",
     min_delta: float = 1e-4,
     cooldown: int = 0,
     min_lr: float = 0.0,
@@ -111,6 +113,7 @@ class ReduceLROnPlateau:
     v.check_number(call, "min_delta", min_delta, schedule_ok=False)
     v.check_integer(call, "cooldown", cooldown, lower=0)
     v.check_number(call, "min_lr", min_lr, lower=0, schedule_ok=False)
+    direction: Literal["min", "max"] = "max" if mode == "max" else "min"
     if mode == "auto":
       if monitor.removeprefix("val_") != "loss":
         raise ValueError(
@@ -118,12 +121,11 @@ class ReduceLROnPlateau:
           f" monitor='loss' or 'val_loss', got monitor={monitor!r}: pass"
           " mode='min' or mode='max'"
         )
-      mode = "min"
     self.monitor = monitor
     self.factor = factor
     self.patience = patience
     self.verbose = verbose
-    self.mode = mode
+    self.mode: Literal["min", "max"] = direction
     self.min_delta = abs(min_delta)
     self.cooldown = cooldown
     self.min_lr = min_lr

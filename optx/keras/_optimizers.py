@@ -49,11 +49,12 @@ class WeightDecayState(NamedTuple):
 
   Attributes:
     inner: the state of the clipping and optimizer-step chain.
-    weight_decay: the state of :func:`optx.add_decoupled_weight_decay`.
+    weight_decay: the state of :func:`optx.add_decoupled_weight_decay`
+      (an :class:`optx.AddDecoupledWeightDecayState`).
   """
 
   inner: optax.OptState
-  weight_decay: weight_decay_lib.AddDecoupledWeightDecayState
+  weight_decay: optax.OptState
 
 
 def _with_weight_decay(
