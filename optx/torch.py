@@ -387,7 +387,14 @@ class OneCycleLR(_Scheduler):
     return self._phased(count, self._lr_keys, {"i": initial, "x": peak, "f": final})
 
   def momentum(self, count: ArrayLike) -> jax.Array:
-    """The cycled momentum (PyTorch's ``momentum`` or ``betas[0]``) at step ``count``."""
+    """The cycled momentum (PyTorch's ``momentum`` or ``betas[0]``) at step ``count``.
+
+    Examples:
+      >>> import optx
+      >>> schedule = optx.torch.OneCycleLR(1.0, total_steps=10, three_phase=True)
+      >>> print([f"{schedule.momentum(t):.4f}" for t in (0, 2, 4, 9)])
+      ['0.9500', '0.8500', '0.9500', '0.9500']
+    """
     high = jnp.asarray(self.max_momentum, jnp.float32)
     low = jnp.asarray(self.base_momentum, jnp.float32)
     return self._phased(count, self._momentum_keys, {"h": high, "l": low})
@@ -490,7 +497,18 @@ class ReduceLROnPlateau:
   def transform(
     self, lr: base.ScalarOrSchedule
   ) -> optax.GradientTransformationExtraArgs:
-    """The :func:`optx.reduce_on_plateau` transform for an optimizer whose rate is ``lr``."""
+    """The :func:`optx.reduce_on_plateau` transform for an optimizer whose rate is ``lr``.
+
+    ``min_lr`` and ``eps`` become multipliers of ``lr`` (of its value at step 0
+    when ``lr`` is a schedule). The optimizers of this module call it for you.
+
+    Examples:
+      >>> import optx
+      >>> plateau = optx.torch.ReduceLROnPlateau(min_lr=0.01)
+      >>> state = plateau.transform(0.1).init(None)
+      >>> print(f"{state.config.min_scale:.4f}")
+      0.1000
+    """
     lr0 = base.value_at(lr, base.zero_count())
     safe = jnp.where(lr0 > 0, lr0, 1.0)
     # min_lr above lr never reduces (PyTorch's max(...) then raises the rate,

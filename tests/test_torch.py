@@ -185,6 +185,12 @@ OPTIMIZER_CASES = [
       lr=0.002, momentum=0.5, centered=True, weight_decay=0.1, eps=1e-6
     ),
   ),
+  (
+    "rmsprop-maximize",
+    lambda p: T.RMSprop(p, lr=0.002, momentum=0.5, weight_decay=0.1, maximize=True),
+    None,
+    lambda: X.RMSprop(lr=0.002, momentum=0.5, weight_decay=0.1, maximize=True),
+  ),
   ("adam", lambda p: T.Adam(p, lr=0.01), None, lambda: X.Adam(lr=0.01)),
   (
     "adam-options",
@@ -608,3 +614,37 @@ def test_learning_rates_stay_traceable():
   updates = jax.jit(jax.vmap(first_update))(lrs)
   expected = -np.asarray(lrs)[:, None] * np.sign(np.asarray(g))[None, :]
   np.testing.assert_allclose(np.asarray(updates), expected, rtol=1e-5)
+
+
+FLAVORS = [
+  lambda: X.SGD(
+    lr=X.OneCycleLR(0.1, total_steps=10), weight_decay=0.1, nesterov=True, momentum=0.9
+  ),
+  lambda: X.Adagrad(lr_decay=0.1, weight_decay=0.1),
+  lambda: X.RMSprop(momentum=0.9, centered=True, weight_decay=0.1),
+  lambda: X.Adam(
+    lr=X.OneCycleLR(0.1, total_steps=10), amsgrad=True, plateau=X.ReduceLROnPlateau()
+  ),
+  lambda: X.AdamW(lr=X.ExponentialLR(0.1, 0.9), maximize=True),
+]
+
+
+@pytest.mark.parametrize("make", FLAVORS)
+def test_updates_keep_bfloat16_and_never_retrace(make):
+  tx = make()
+  params = {"w": jnp.ones((2, 3), jnp.bfloat16), "b": jnp.zeros((3,), jnp.bfloat16)}
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
+  traces = []
+
+  @jax.jit
+  def step(params, state):
+    traces.append(None)  # runs once per trace
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state, updates
+
+  state = tx.init(params)
+  for _ in range(3):
+    params, state, updates = step(params, state)
+  assert len(traces) == 1
+  assert all(u.dtype == jnp.bfloat16 for u in jax.tree.leaves(updates))
+  assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(params))
