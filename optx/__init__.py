@@ -21,6 +21,7 @@ from optx._src.schedules import onecycle_momentum_schedule as onecycle_momentum_
 from optx._src.schedules import onecycle_schedule as onecycle_schedule
 from optx._src.schedules import piecewise_constant_schedule as piecewise_constant_schedule
 from optx._src.schedules import power_schedule as power_schedule
+from optx._src.sweep import sweep as sweep
 from optx._src.transform import ScaleByAdamState as ScaleByAdamState
 from optx._src.transform import ScaleByAmsgradState as ScaleByAmsgradState
 from optx._src.transform import ScaleByLearningRateState as ScaleByLearningRateState
@@ -74,6 +75,7 @@ __all__ = (
     "scale_by_rss",
     "scale_by_stddev",
     "sgd",
+    "sweep",
     "torch",
     "trace",
 )

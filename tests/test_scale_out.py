@@ -225,3 +225,72 @@ def test_inject_hyperparams_changes_the_learning_rate_without_retracing():
       lambda lr=lr: _train(optx.rmsprop(lr, momentum=0.9), params, x, y)[0]
     )()
     chex.assert_trees_all_close(train(state), expected, rtol=1e-6, atol=1e-7)
+
+
+def _stack(tree, k):
+  return jax.tree.map(lambda a: np.stack([a] * k), tree)
+
+
+def test_sweep_trains_k_models_equal_to_k_runs():
+  """optx.sweep over two hyperparameters at once, plateau and measurements included."""
+  params, x, y = _data()
+  lrs, b1s = [0.1, 0.05, 0.02], [0.9, 0.5, 0.0]
+  # One measurement per model and step: a plateau, a steady fall, a rise.
+  measurements = np.stack(
+    [[3.0] + [2.0] * (STEPS - 1), np.arange(STEPS, 0, -1), np.arange(STEPS)]
+  ).astype(np.float32)
+  make = lambda learning_rate, b1: optx.adam(
+    learning_rate, b1=b1, plateau=optx.reduce_on_plateau(0.5, patience=1)
+  )
+  tx = optx.sweep(make, learning_rate=jnp.asarray(lrs), b1=jnp.asarray(b1s))
+
+  @jax.jit
+  def step(params, state, x, y, measurement):
+    grads = jax.vmap(jax.grad(_loss), in_axes=(0, None, None))(params, x, y)
+    state = jax.vmap(optx.observe)(state, measurement)
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  swept, state = _stack(params, len(lrs)), tx.init(_stack(params, len(lrs)))
+  for t in range(STEPS):
+    swept, state = step(swept, state, x[t], y[t], measurements[:, t])
+
+  for k, (lr, b1) in enumerate(zip(lrs, b1s, strict=True)):
+    tx_k = make(lr, b1)
+
+    @jax.jit
+    def step_k(params, state, x, y, measurement, tx_k=tx_k):
+      state = optx.observe(state, measurement)
+      updates, state = tx_k.update(jax.grad(_loss)(params, x, y), state, params)
+      return optax.apply_updates(params, updates), state
+
+    alone, state_k = params, tx_k.init(params)
+    for t in range(STEPS):
+      alone, state_k = step_k(alone, state_k, x[t], y[t], measurements[k, t])
+    chex.assert_trees_all_close(
+      jax.tree.map(lambda a, k=k: a[k], swept), alone, rtol=1e-6, atol=1e-7
+    )
+    assert optx.plateau_scale(state)[k] == optx.plateau_scale(state_k)
+  assert len(set(np.asarray(optx.plateau_scale(state)).tolist())) == len(lrs)
+
+
+@pytest.mark.parametrize(
+  "hyperparameters, message",
+  [
+    ({}, "at least one"),
+    ({"learning_rate": 0.1}, "1-D"),
+    ({"learning_rate": [0.1, 0.2], "b1": [0.9]}, "differ in length"),
+    ({"learning_rate": [0.1, -0.2]}, "learning_rate"),
+    ({"b1": [0.9, 1.0]}, "b1"),
+  ],
+)
+def test_sweep_rejects_bad_hyperparameters(hyperparameters, message):
+  with pytest.raises(ValueError, match=message):
+    optx.sweep(
+      lambda learning_rate=0.1, b1=0.9: optx.adam(learning_rate, b1), **hyperparameters
+    )
+
+
+def test_sweep_rejects_a_factory_that_is_not_callable():
+  with pytest.raises(TypeError, match=r"optx.sweep\(factory\)"):
+    optx.sweep(optx.adam(0.1), learning_rate=[0.1])
