@@ -265,7 +265,8 @@ class OneCycleLR(_Scheduler):
 
   Args:
     max_lr: :math:`\eta_{max}` (>= 0).
-    total_steps: :math:`T`; or give ``epochs`` and ``steps_per_epoch``.
+    total_steps: :math:`T`; or give ``epochs`` and ``steps_per_epoch``
+      (not both ways: PyTorch ignores the second, optx raises).
     epochs: the number of epochs (with ``steps_per_epoch``).
     steps_per_epoch: updates per epoch (with ``epochs``).
     pct_start: :math:`p` in [0, 1], the fraction of the cycle spent rising.
@@ -314,6 +315,14 @@ class OneCycleLR(_Scheduler):
       v.check_integer(call, "epochs", epochs, lower=1)
       v.check_integer(call, "steps_per_epoch", steps_per_epoch, lower=1)
       total_steps = epochs * steps_per_epoch
+    elif epochs is not None or steps_per_epoch is not None:
+      # PyTorch silently ignores them; a positional call in the brief's order
+      # (pct_start third) would land here.
+      raise ValueError(
+        f"optx.{call}(total_steps=...) excludes epochs=... and steps_per_epoch=...,"
+        f" got total_steps={total_steps!r}, epochs={epochs!r},"
+        f" steps_per_epoch={steps_per_epoch!r}"
+      )
     v.check_integer(call, "total_steps", total_steps, lower=1)
     v.check_number(call, "pct_start", pct_start, lower=0, upper=1, schedule_ok=False)
     v.check_choice(call, "anneal_strategy", anneal_strategy, ["cos", "linear"])

@@ -588,6 +588,7 @@ def test_names_and_defaults_are_pytorch(ours, theirs):
     (lambda: X.ReduceLROnPlateau(factor=1.0), r"ReduceLROnPlateau\(factor=...\)"),
     (lambda: X.ReduceLROnPlateau(mode="up"), r"ReduceLROnPlateau\(mode=...\)"),
     (lambda: X.OneCycleLR(1.0), r"total_steps=..."),
+    (lambda: X.OneCycleLR(1.0, 100, 0.3), r"excludes epochs=..."),
     (lambda: X.OneCycleLR(1.0, total_steps=10, pct_start=0.1), r"divides by zero"),
     (lambda: X.MultiStepLR(0.1, milestones=[-1]), r"milestones\[0\]"),
   ],
