@@ -316,8 +316,8 @@ class OneCycleLR(_Scheduler):
       v.check_integer(call, "steps_per_epoch", steps_per_epoch, lower=1)
       total_steps = epochs * steps_per_epoch
     elif epochs is not None or steps_per_epoch is not None:
-      # PyTorch silently ignores them; a positional call in the brief's order
-      # (pct_start third) would land here.
+      # PyTorch silently ignores them; so would a positional call that puts
+      # pct_start third, which must not pass unnoticed.
       raise ValueError(
         f"optx.{call}(total_steps=...) excludes epochs=... and steps_per_epoch=...,"
         f" got total_steps={total_steps!r}, epochs={epochs!r},"
@@ -356,9 +356,9 @@ class OneCycleLR(_Scheduler):
     self.base_momentum, self.max_momentum = base_momentum, max_momentum
     self.div_factor, self.final_div_factor = div_factor, final_div_factor
     self.three_phase = three_phase
-    # Phase ends as PyTorch computes them (float64), as (end_step, start, end)
-    # keys into the endpoints: "i" initial, "x" max, "f" final for the rate;
-    # "h" high, "l" low for the momentum.
+    # Phase ends as PyTorch computes them (float64). Each phase anneals from
+    # the endpoint named by its key's first letter to the second: "i" initial,
+    # "x" max, "f" final for the rate; "h" high, "l" low for the momentum.
     if three_phase:
       ends = [rise_end, float(2 * pct_start * total_steps) - 2, total_steps - 1]
       self._lr_keys, self._momentum_keys = ["ix", "xi", "if"], ["hl", "lh", "hh"]
