@@ -202,7 +202,6 @@ def optx_epochs(tx, *, measurements=None):
 OPTIMIZER_CASES = {
   # SGD
   "SGD()": ("SGD", {}),
-  "SGD(lr=0.05)": ("SGD", {"learning_rate": 0.05}),
   "SGD(momentum=0.9)": ("SGD", {"learning_rate": 0.02, "momentum": 0.9}),
   "SGD(momentum=0.9, nesterov)": (
     "SGD",
@@ -217,10 +216,6 @@ OPTIMIZER_CASES = {
   ),
   # RMSprop
   "RMSprop()": ("RMSprop", {"learning_rate": 0.01}),
-  "RMSprop(rho=0.5, eps=1e-3)": (
-    "RMSprop",
-    {"learning_rate": 0.01, "rho": 0.5, "epsilon": 1e-3},
-  ),
   "RMSprop(centered)": ("RMSprop", {"learning_rate": 0.01, "centered": True}),
   "RMSprop(momentum=0.9)": ("RMSprop", {"learning_rate": 0.005, "momentum": 0.9}),
   "RMSprop(centered, momentum=0.5)": (
@@ -429,10 +424,6 @@ SEED_LINES = {
   ),
   "SGD(lr=0.01, decay=1e-4)": ("SGD", {"lr": 0.01, "decay": 1e-4}),
   # Legacy decay strong enough to matter within 300 updates, on each optimizer.
-  "SGD(lr=0.05, momentum=0.9, decay=1e-2)": (
-    "SGD",
-    {"lr": 0.05, "momentum": 0.9, "decay": 1e-2},
-  ),
   "Adagrad(lr=0.1, decay=1e-2)": ("Adagrad", {"lr": 0.1, "decay": 1e-2}),
   "RMSprop(lr=0.01, momentum=0.5, decay=1e-2)": (
     "RMSprop",
