@@ -250,7 +250,10 @@ def _three_segments(
 
   rise = lerp(start, peak, since(0) / half)
   fall = lerp(peak, start, since(half) / half)
-  last = lerp(start, end, jnp.minimum(since(2 * half) / (total_steps - 2 * half), 1.0))
+  last = lerp(start, end, since(2 * half) / (total_steps - 2 * half))
+  # Held exactly from the horizon on: XLA may turn the division by a constant
+  # into a product with its reciprocal, so the fraction at T can be 1 - 2**-24.
+  last = jnp.where(t >= total_steps, end, last)
   return jnp.where(t < half, rise, jnp.where(t < 2 * half, fall, last))
 
 
