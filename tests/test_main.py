@@ -29,6 +29,9 @@ from optx._src import experiment
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ALL_RUNS = (*experiment.OPTIMIZERS, *experiment.SCHEDULES)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The second run of the determinism test: an optimizer and the schedule that
+# observes the validation loss inside the scan, among others.
+SUBSET = ("nesterov,adam", "performance,onecycle")
 
 
 def _env() -> dict[str, str]:
@@ -45,19 +48,22 @@ def _env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def quick_runs(tmp_path_factory):
-  """Two ``python -m optx --quick`` runs with the same seed, started together."""
+  """``python -m optx --quick`` and, at the same time, a second run with the same
+  seed and a subset of the runs (to keep the tests' CPU time down)."""
   base = tmp_path_factory.mktemp("report")
   outs = [base / "a", base / "b"]
+  command = [sys.executable, "-m", "optx", "--quick", "--no-progress", "--out"]
+  subset = ["--optimizers", SUBSET[0], "--schedules", SUBSET[1]]
   procs = [
     subprocess.Popen(
-      [sys.executable, "-m", "optx", "--quick", "--no-progress", "--out", str(out)],
+      argv,
       cwd=ROOT,
       env=_env(),
       stdout=subprocess.PIPE,
       stderr=subprocess.PIPE,
       text=True,
     )
-    for out in outs
+    for argv in ([*command, str(outs[0])], [*command, str(outs[1]), *subset])
   ]
   results = []
   for proc, out in zip(procs, outs, strict=True):
@@ -164,8 +170,12 @@ def test_same_seed_same_numbers(quick_runs):
     for run in document["runs"]:
       for key in experiment.TIMING_KEYS:
         run.pop(key)
-  assert documents[0]["runs"] == documents[1]["runs"]
-  assert documents[0]["config"] == documents[1]["config"]
+  first = {run["name"]: run for run in documents[0]["runs"]}
+  second = documents[1]["runs"]
+  assert [run["name"] for run in second] == ",".join(SUBSET).split(",")
+  for run in second:
+    # Bit for bit: the training curves, every step's loss and learning rate.
+    assert run == first[run["name"]], run["name"]
 
 
 def test_train_loop_matches_numpy_sgd():
@@ -319,3 +329,25 @@ def test_missing_report_extra_is_named():
   assert proc.returncode == 1
   assert 'pip install "optx-jax[report]"' in proc.stderr
   assert "matplotlib" in proc.stderr
+
+
+def test_steps_option_and_a_subset(tmp_path):
+  """``--steps`` ends in a partial epoch; a run without schedules draws no rate plot."""
+  config = experiment.Config(steps=50, optimizers=("adam",), schedules=())
+  lines = []
+  document = experiment.run_comparison(
+    config, tmp_path, progress=False, echo=lines.append
+  )
+  (run,) = document["runs"]
+  steps_per_epoch = document["dataset"]["steps_per_epoch"]
+  assert run["steps"] == 50 == len(run["per_step"]["batch_loss"])
+  assert (
+    run["epochs"] == math.ceil(50 / steps_per_epoch) == len(run["history"]["val_loss"])
+  )
+  assert sorted(p.name for p in tmp_path.iterdir()) == [
+    "learning_curves.png",
+    "results.csv",
+    "results.json",
+  ]
+  assert json.loads((tmp_path / "results.json").read_text())["runs"][0]["steps"] == 50
+  assert any(row.startswith("adam ") for line in lines for row in line.splitlines())

@@ -451,8 +451,16 @@ def plot_learning_curves(
       epochs = np.arange(1, r["epochs"] + 1)
       label = f"{r['name']} ({100 * r['val_accuracy']:.1f}%)"
       # Dashes keep runs that coincide (momentum and Nesterov early on) visible.
-      style = "-" if n % 2 == 0 else "--"
-      ax.plot(epochs, r["history"]["val_loss"], style, color=color, label=label, lw=1.8)
+      style, zorder = ("-", 2) if n % 2 == 0 else ("--", 3)
+      ax.plot(
+        epochs,
+        r["history"]["val_loss"],
+        style,
+        color=color,
+        label=label,
+        lw=1.8,
+        zorder=zorder,
+      )
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation loss")
