@@ -14,6 +14,8 @@ import optax
 import pytest
 
 import optx
+import optx.keras
+import optx.torch
 
 INT32_MAX = int(np.iinfo(np.int32).max)
 ULP = 2.0**-24  # float32 unit roundoff
@@ -35,6 +37,18 @@ def _optimizers():
     "momentum_weight_decay": optax.chain(
       optx.momentum(0.1, 0.9), optx.add_decoupled_weight_decay(0.01, 0.1)
     ),
+    # The framework flavors: presets over the same blocks.
+    "keras.SGD": optx.keras.SGD(0.1),
+    "keras.SGD_momentum": optx.keras.SGD(0.1, momentum=0.9, nesterov=True),
+    "keras.Adagrad": optx.keras.Adagrad(0.1),
+    "keras.RMSprop": optx.keras.RMSprop(0.1, momentum=0.9),
+    "keras.Adam": optx.keras.Adam(0.1, weight_decay=0.01),
+    "torch.SGD": optx.torch.SGD(0.1),
+    "torch.SGD_momentum": optx.torch.SGD(0.1, momentum=0.9, weight_decay=0.01),
+    "torch.Adagrad": optx.torch.Adagrad(0.1),
+    "torch.RMSprop": optx.torch.RMSprop(0.1),
+    "torch.Adam": optx.torch.Adam(0.1, amsgrad=True),
+    "torch.AdamW": optx.torch.AdamW(0.1),
   }
 
 
@@ -76,6 +90,18 @@ NON_FINITE_BEHAVIOUR = {
   "amsgrad": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
   "adam_plateau": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
   "momentum_weight_decay": {"nan": ("nan", "nan"), "inf": ("inf", "inf")},
+  # The flavors follow their seed counterparts' rules.
+  "keras.SGD": {"nan": ("nan", "finite"), "inf": ("inf", "finite")},
+  "keras.SGD_momentum": {"nan": ("nan", "nan"), "inf": ("inf", "inf")},
+  "keras.Adagrad": {"nan": ("nan", "nan"), "inf": ("nan", "zero")},
+  "keras.RMSprop": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
+  "keras.Adam": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
+  "torch.SGD": {"nan": ("nan", "finite"), "inf": ("inf", "finite")},
+  "torch.SGD_momentum": {"nan": ("nan", "nan"), "inf": ("inf", "inf")},
+  "torch.Adagrad": {"nan": ("nan", "nan"), "inf": ("nan", "zero")},
+  "torch.RMSprop": {"nan": ("nan", "nan"), "inf": ("nan", "zero")},
+  "torch.Adam": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
+  "torch.AdamW": {"nan": ("nan", "nan"), "inf": ("nan", "nan")},
 }
 
 
@@ -641,7 +667,7 @@ def test_runs_are_bitwise_reproducible_and_checkpoints_round_trip(name):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_eager_and_jitted_updates_agree(name):
-  """Bitwise where XLA permits: only plain SGD.
+  """Bitwise where XLA permits: only plain SGD (seed, Keras, PyTorch).
 
   Compiled kernels fuse ``a * b + c`` into one fused multiply-add (XLA:CPU
   contracts them; so do GPUs), which rounds once instead of twice, so every
@@ -652,7 +678,7 @@ def test_eager_and_jitted_updates_agree(name):
   tx = _optimizers()[name]
   eager = _trajectory(tx, tx.update)
   jitted = _trajectory(tx, jax.jit(tx.update))
-  if name == "sgd":
+  if name in ("sgd", "keras.SGD", "torch.SGD"):
     assert _tree_equal(eager, jitted)
   for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
     assert a.dtype == b.dtype
