@@ -623,11 +623,13 @@ def parser() -> argparse.ArgumentParser:
   length.add_argument(
     "--epochs",
     type=_positive,
+    metavar="N",
     help=f"passes over the training set (default {Config.epochs}; --quick: {QUICK['epochs']})",
   )
   length.add_argument(
     "--steps",
     type=_positive,
+    metavar="N",
     help="total optimizer steps instead of --epochs (the last epoch may be partial)",
   )
   p.add_argument(
@@ -653,24 +655,28 @@ def parser() -> argparse.ArgumentParser:
     "--learning-rate",
     type=float,
     default=Config.learning_rate,
+    metavar="LR",
     help="the optimizers' learning rate (default %(default)g, the seed's)",
   )
   p.add_argument(
     "--batch-size",
     type=_positive,
     default=Config.batch_size,
+    metavar="N",
     help="minibatch size (default %(default)d)",
   )
   p.add_argument(
     "--seed",
     type=int,
     default=Config.seed,
+    metavar="N",
     help="initial weights and minibatch order (default %(default)d)",
   )
   p.add_argument(
     "--out",
     type=pathlib.Path,
     default=pathlib.Path("optx-report"),
+    metavar="DIR",
     help="report folder (default %(default)s/)",
   )
   p.add_argument(
