@@ -294,3 +294,25 @@ def test_sweep_rejects_bad_hyperparameters(hyperparameters, message):
 def test_sweep_rejects_a_factory_that_is_not_callable():
   with pytest.raises(TypeError, match=r"optx.sweep\(factory\)"):
     optx.sweep(optx.adam(0.1), learning_rate=[0.1])
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit", "vmap"])
+def test_state_buffers_ignore_non_finite_params(mode):
+  """Buffers are built from the params (for their sharding) but never from their values."""
+  params = {"w": jnp.array([jnp.nan, jnp.inf, -jnp.inf, -0.0, 3.0], jnp.float32)}
+  tx = optax.chain(
+    optx.scale_by_rss(initial_accumulator_value=0.25),
+    optx.scale_by_adam(mu_dtype=jnp.bfloat16),
+  )
+  if mode == "jit":
+    state = jax.jit(tx.init)(params)
+  elif mode == "vmap":
+    state = jax.tree.map(lambda a: a[1], jax.vmap(tx.init)(_stack(params, 2)))
+  else:
+    state = tx.init(params)
+  rss, adam = state
+  np.testing.assert_array_equal(rss.sum_of_squares["w"], np.full(5, 0.25, np.float32))
+  for buffer, dtype in [(adam.mu["w"], jnp.bfloat16), (adam.nu["w"], jnp.float32)]:
+    assert buffer.dtype == dtype
+    assert not np.signbit(np.asarray(buffer, np.float32)).any()  # +0.0, not -0.0
+    np.testing.assert_array_equal(np.asarray(buffer, np.float32), np.zeros(5))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any
+from typing import TypeAlias
 
 import jax
 import jax.numpy as jnp
@@ -37,24 +39,26 @@ def zero_count() -> jax.Array:
 increment = optax.safe_increment
 
 
+@functools.partial(jax.jit, static_argnums=2)
+def _filled_like(p: jax.Array, fill_value: ArrayLike, dtype: Any) -> jax.Array:
+  # A plain jnp.full_like(p) does not read p, so under jit XLA makes it
+  # replicated (or puts it on one device). Selecting against p makes XLA's
+  # sharding propagation give the buffer p's sharding; the barrier hides the
+  # constant predicate so the select is not folded away before propagation.
+  # The select never picks p (NaN/Inf are harmless) and costs one read of p at
+  # init; being jitted, it is also one dispatch per leaf when called eagerly.
+  p = p if dtype is None else p.astype(dtype)
+  keep = jax.lax.optimization_barrier(jnp.zeros([], bool))
+  return jax.lax.select(keep, p, jnp.full_like(p, fill_value))
+
+
 def full_like(tree: Any, fill_value: ArrayLike, dtype: Any = None) -> Any:
   """A tree of ``fill_value`` shaped and sharded like ``tree`` (``None`` stays ``None``).
 
   ``fill_value`` may be traced; ``dtype`` overrides the leaves' dtype when
   given (the ``*_dtype`` options). Every state buffer is made here.
   """
-
-  def leaf(p):
-    p = jnp.asarray(p) if dtype is None else jnp.asarray(p).astype(dtype)
-    # Under jit, jnp.full_like(p) does not read p, so it comes out replicated
-    # (or on one device). Selecting against p makes XLA's sharding propagation
-    # give the buffer p's sharding; the barrier hides the constant predicate so
-    # the select is not folded away before propagation. The select never picks
-    # p (NaN/Inf are harmless), and costs one read of p at init.
-    keep = jax.lax.optimization_barrier(jnp.zeros([], bool))
-    return jax.lax.select(keep, p, jnp.full_like(p, fill_value))
-
-  return jax.tree.map(leaf, tree)
+  return jax.tree.map(lambda p: _filled_like(jnp.asarray(p), fill_value, dtype), tree)
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
