@@ -389,11 +389,41 @@ def _core() -> list[Factory]:
       {"fn": _schedule, "steps_per_epoch": 10},
       {"fn": Function(), "steps_per_epoch": Int(lower=1)},
     ),
+    Factory(
+      "sweep",
+      lambda factory, **hyperparameters: optx.sweep(factory, **hyperparameters),
+      {"factory": optx.sgd, "learning_rate": np.array([0.1, 0.01])},
+      {"factory": Function()},
+    ),
   ]
 
 
 # Rules between arguments, and sequences: (call, kwargs, argument, error).
+_OMIT = object()  # in a rule's kwargs: leave this argument out of the valid call
+
+# Rules between arguments, and sequences: (call, kwargs, argument, error), or
+# with a fifth entry, the call the message must name when it is not ``call``.
 CORE_EXTRA = [
+  ("sweep", {"learning_rate": _OMIT}, "hyperparameter", ValueError),  # none given
+  ("sweep", {"learning_rate": np.array(0.1)}, "learning_rate", ValueError),  # not 1-D
+  ("sweep", {"learning_rate": np.zeros((2, 2))}, "learning_rate", ValueError),
+  ("sweep", {"learning_rate": np.array([])}, "learning_rate", ValueError),  # empty
+  ("sweep", {"momentum": np.array([0.9, 0.5, 0.1])}, "momentum", ValueError),  # lengths
+  # Every entry is checked by a concrete call of the factory, which names itself.
+  (
+    "sweep",
+    {"learning_rate": np.array([0.1, -0.1])},
+    "learning_rate",
+    ValueError,
+    "sgd",
+  ),
+  (
+    "sweep",
+    {"learning_rate": np.array([0.1, np.nan])},
+    "learning_rate",
+    ValueError,
+    "sgd",
+  ),
   ("sgd", {"learning_rate": 0.1, "nesterov": True}, "nesterov", ValueError),
   ("rmsprop", {"learning_rate": 0.1, "nesterov": True}, "nesterov", ValueError),
   (
@@ -856,6 +886,7 @@ class Case:
   argument: str
   error: type[Exception]
   label: str
+  named: str | None = None  # the call the message names, when not ``call``
 
   @property
   def id(self) -> str:
@@ -874,12 +905,17 @@ def _cases() -> list[Case]:
       for label, value, error in kind.bad():
         kwargs = {**factory.valid, argument: value}
         cases.append(Case(factory.call, factory.make, kwargs, argument, error, label))
-  for call, kwargs, argument, error in [*CORE_EXTRA, *_keras_extra(), *_torch_extra()]:
+  for call, kwargs, argument, error, *named in [
+    *CORE_EXTRA,
+    *_keras_extra(),
+    *_torch_extra(),
+  ]:
     factory = factories[call]
-    label = "rule: " + ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    cases.append(
-      Case(call, factory.make, {**factory.valid, **kwargs}, argument, error, label)
+    label = "rule: " + ", ".join(
+      f"{k}={'omitted' if v is _OMIT else v!r}" for k, v in kwargs.items()
     )
+    kwargs = {k: v for k, v in {**factory.valid, **kwargs}.items() if v is not _OMIT}
+    cases.append(Case(call, factory.make, kwargs, argument, error, label, *named))
   return cases
 
 
@@ -909,7 +945,7 @@ def test_bad_argument_raises_a_named_error(case):
     case.make(**case.kwargs)
   message = str(info.value)
   assert type(info.value) is case.error, f"{type(info.value).__name__}: {message}"
-  assert _names(message, case.call, case.argument), message
+  assert _names(message, case.named or case.call, case.argument), message
 
 
 @pytest.mark.parametrize("factory", _factories(), ids=lambda f: f.call)
