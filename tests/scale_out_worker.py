@@ -187,6 +187,68 @@ def _pmap_cases(steps: int = 5) -> dict[str, Any]:
   return results
 
 
+def _shard_map_case(steps: int = 5) -> dict[str, Any]:
+  """The pmap step as a jit of shard_map: batch split over a mesh axis, params replicated."""
+  tx = PMAP_OPTIMIZERS["adam+plateau"]()
+  mesh = jax.make_mesh((DEVICES,), ("batch",), axis_types=(AxisType.Auto,))
+  rng = np.random.default_rng(0)
+  params = _model_params(np.random.default_rng(1))
+  x = rng.standard_normal((steps, DEVICES * 4, 3)).astype(np.float32)
+  y = np.sin(x.sum(-1))
+  local = np.array([[3.5, 2.5, 2.5, 2.5, 2.5], [1, 2, 2, 2, 2]], np.float32)
+  measurements = np.tile(local, (DEVICES // 2, 1))  # (devices, steps)
+
+  def replica_step(params, state, x, y, measurement):
+    # params are replicated (unvarying over "batch"): differentiating the
+    # pmean'd loss gives the mean gradient (a pmean of jax.grad of the local
+    # loss would not: shard_map's transpose already sums it over the axis).
+    mean_loss = lambda p: jax.lax.pmean(_loss(p, x, y), "batch")
+    grads = jax.grad(mean_loss)(params)
+    state = optx.observe(state, measurement[0], axis_name="batch")
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  sharded_step = jax.jit(
+    jax.shard_map(
+      replica_step,
+      mesh=mesh,
+      in_specs=(P(), P(), P("batch"), P("batch"), P("batch")),
+      out_specs=(P(), P()),
+    )
+  )
+
+  @jax.jit
+  def single_step(params, state, x, y, measurement):
+    state = optx.observe(state, measurement)
+    updates, state = tx.update(jax.grad(_loss)(params, x, y), state, params)
+    return optax.apply_updates(params, updates), state
+
+  m_params, m_state = params, tx.init(params)
+  s_params, s_state = params, tx.init(params)
+  for t in range(steps):
+    m_params, m_state = sharded_step(m_params, m_state, x[t], y[t], measurements[:, t])
+    s_params, s_state = single_step(
+      s_params, s_state, x[t], y[t], np.mean(measurements[:, t])
+    )
+  max_diff, counters_equal = 0.0, True
+  for a, b in zip(
+    jax.tree.leaves((m_params, m_state)),
+    jax.tree.leaves((s_params, s_state)),
+    strict=True,
+  ):
+    a, b = np.asarray(a), np.asarray(b)
+    if np.issubdtype(b.dtype, np.floating):
+      max_diff = max(max_diff, float(np.max(np.where(a == b, 0.0, np.abs(a - b)))))
+    else:
+      counters_equal &= bool(np.array_equal(a, b))
+  return {
+    "max_abs_diff": max_diff,
+    "counters_equal": counters_equal,
+    "plateau_scale": float(_plateau_state(jax.device_get(m_state)).scale),
+    "plateau_scale_single": float(_plateau_state(jax.device_get(s_state)).scale),
+  }
+
+
 def _plateau_state(opt_state: Any) -> optx.ReduceOnPlateauState:
   is_plateau = lambda node: isinstance(node, optx.ReduceOnPlateauState)
   (found,) = [
@@ -346,6 +408,7 @@ def main() -> None:
   results: dict[str, Any] = {
     "pmap": _pmap_cases(),
     "plateau": _plateau_case(),
+    "shard_map": _shard_map_case(),
     "sharding": {
       mesh: _sharding_cases(mesh, eager_update=mesh == MESHES[0]) for mesh in MESHES
     },

@@ -66,6 +66,14 @@ def test_pmap_step_equals_one_device_on_the_whole_batch(multi_device, name):
     assert result["plateau_scale_pmap"] == result["plateau_scale_single"] < 1
 
 
+def test_shard_map_step_equals_one_device_on_the_whole_batch(multi_device):
+  """jit(shard_map(step)) with observe(axis_name=...): Adam with a PyTorch-rule plateau."""
+  result = multi_device["shard_map"]
+  assert result["max_abs_diff"] <= PMAP_TOLERANCE, result
+  assert result["counters_equal"], result
+  assert result["plateau_scale"] == result["plateau_scale_single"] < 1
+
+
 def _keras_plateau_scales(values, factor, patience):
   """Keras's ReduceOnPlateau (min mode, min_delta=0, cooldown=0) in plain Python."""
   best, wait, scale, scales = float("inf"), 0, 1.0, []
