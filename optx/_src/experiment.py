@@ -166,7 +166,7 @@ def _constant(value: float) -> Callable[[jax.Array], jax.Array]:
   return lambda count: jnp.asarray(value, jnp.float32)
 
 
-def build_runs(config: Config, total_steps: int, steps_per_epoch: int) -> list[Run]:
+def build_runs(config: Config, total_steps: int) -> list[Run]:
   """The runs that ``config`` selects, optimizers first, each with its settings.
 
   Optimizers use the seed's hyperparameters at ``config.learning_rate``. Every
@@ -207,9 +207,7 @@ def build_runs(config: Config, total_steps: int, steps_per_epoch: int) -> list[R
       lambda: (optx.exponential_schedule(lr0, exponential_steps), 0.9, None),
     ),
     "piecewise": (
-      f"piecewise_constant_schedule({boundaries}, {[f'{x:g}' for x in values]})".replace(
-        "'", ""
-      ),
+      f"piecewise_constant_schedule({boundaries}, [{', '.join(f'{x:g}' for x in values)}])",
       lambda: (optx.piecewise_constant_schedule(boundaries, values), 0.9, None),
     ),
     "performance": (
@@ -517,14 +515,14 @@ def run_comparison(
   try:
     steps_per_epoch, full_epochs, remainder = epoch_plan(config, n_train)
     total_steps = steps_per_epoch * full_epochs + remainder
-    runs = build_runs(config, total_steps, steps_per_epoch)
+    runs = build_runs(config, total_steps)
   except ValueError as error:
     raise UsageError(str(error)) from error
   sizes = "-".join(str(s) for s in (data.x_train.shape[1], *config.hidden, 10))
   epochs = full_epochs + (1 if remainder else 0)
   title = (
     f"digits: {n_train} train / {len(data.x_val)} validation images, MLP {sizes},"
-    f" batch {config.batch_size}, {epochs} epochs ({total_steps} steps), seed {config.seed}"
+    f" batch {config.batch_size}, {epochs} epoch{'s' if epochs != 1 else ''} ({total_steps} steps), seed {config.seed}"
   )
   echo(
     f"optx {optx.__version__} comparison on {title}; jax {jax.__version__} on {jax.devices()[0].platform}"
