@@ -36,6 +36,24 @@ def _scaled_sqrt_inverse(
   return 1 / (jnp.sqrt(s) + eps)
 
 
+def _per_dtype(coefficients):
+  """Memoizes ``coefficients(dtype)`` for one update call.
+
+  A step's scalar coefficients are then cast once per dtype rather than once
+  per leaf: with thousands of leaves that is thousands fewer HLO ops to trace
+  and compile, for the same numbers.
+  """
+  cache = {}
+
+  def get(dtype):
+    dtype = jnp.dtype(dtype)
+    if dtype not in cache:
+      cache[dtype] = coefficients(dtype)
+    return cache[dtype]
+
+  return get
+
+
 # ----------------------------------------------------------------------------
 # Learning rate.
 
@@ -84,8 +102,8 @@ def scale_by_learning_rate(
 
   def update_fn(updates, state, params=None):
     del params
-    eta = sign * base.value_at(learning_rate, state.count)
-    updates = jax.tree.map(lambda g: eta.astype(g.dtype) * g, updates)
+    eta = _per_dtype((sign * base.value_at(learning_rate, state.count)).astype)
+    updates = jax.tree.map(lambda g: eta(g.dtype) * g, updates)
     return updates, ScaleByLearningRateState(count=base.increment(state.count))
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -156,10 +174,11 @@ def trace(
     base.check_structure("trace", updates, state.trace)
     beta = base.value_at(decay, state.count)
     damp = jnp.where(state.count == 0, 1.0, 1.0 - base.value_at(dampening, state.count))
+    beta_, damp_ = _per_dtype(beta.astype), _per_dtype(damp.astype)
 
     def leaf(g, m):
-      m = beta.astype(m.dtype) * m + damp.astype(m.dtype) * g.astype(m.dtype)
-      u = g + beta.astype(g.dtype) * m.astype(g.dtype) if nesterov else m
+      m = beta_(m.dtype) * m + damp_(m.dtype) * g.astype(m.dtype)
+      u = g + beta_(g.dtype) * m.astype(g.dtype) if nesterov else m
       return u.astype(g.dtype), m
 
     pairs = jax.tree.map(leaf, updates, state.trace)
@@ -235,11 +254,11 @@ def scale_by_rss(
   def update_fn(updates, state, params=None):
     del params
     base.check_structure("scale_by_rss", updates, state.sum_of_squares)
-    epsilon = base.value_at(eps, state.count)
+    epsilon = _per_dtype(base.value_at(eps, state.count).astype)
 
     def leaf(g, s):
       s = s + g * g
-      return g * _scaled_sqrt_inverse(s, epsilon.astype(s.dtype), eps_placement), s
+      return g * _scaled_sqrt_inverse(s, epsilon(s.dtype), eps_placement), s
 
     updates, sum_of_squares = _unzip(
         jax.tree.map(leaf, updates, state.sum_of_squares), updates, 2
@@ -315,12 +334,13 @@ def scale_by_rms(
     del params
     base.check_structure("scale_by_rms", updates, state.nu)
     beta = base.value_at(decay, state.count)
-    epsilon = base.value_at(eps, state.count)
+    epsilon = _per_dtype(base.value_at(eps, state.count).astype)
+    coefficients = _per_dtype(lambda dtype: (beta.astype(dtype), 1 - beta.astype(dtype)))
 
     def leaf(g, s):
-      b = beta.astype(s.dtype)
-      s = b * s + (1 - b) * (g * g)
-      return g * _scaled_sqrt_inverse(s, epsilon.astype(s.dtype), eps_placement), s
+      b, one_minus_b = coefficients(s.dtype)
+      s = b * s + one_minus_b * (g * g)
+      return g * _scaled_sqrt_inverse(s, epsilon(s.dtype), eps_placement), s
 
     updates, nu = _unzip(jax.tree.map(leaf, updates, state.nu), updates, 2)
     return updates, ScaleByRmsState(base.increment(state.count), nu)
@@ -378,13 +398,14 @@ def scale_by_stddev(
     del params
     base.check_structure("scale_by_stddev", updates, state.nu)
     beta = base.value_at(decay, state.count)
-    epsilon = base.value_at(eps, state.count)
+    epsilon = _per_dtype(base.value_at(eps, state.count).astype)
+    coefficients = _per_dtype(lambda dtype: (beta.astype(dtype), 1 - beta.astype(dtype)))
 
     def leaf(g, a, s):
-      b = beta.astype(s.dtype)
-      a = b * a + (1 - b) * g
-      s = b * s + (1 - b) * (g * g)
-      u = g * _scaled_sqrt_inverse(s - a * a, epsilon.astype(s.dtype), eps_placement)
+      b, one_minus_b = coefficients(s.dtype)
+      a = b * a + one_minus_b * g
+      s = b * s + one_minus_b * (g * g)
+      u = g * _scaled_sqrt_inverse(s - a * a, epsilon(s.dtype), eps_placement)
       return u, a, s
 
     updates, mu, nu = _unzip(
@@ -495,20 +516,26 @@ def scale_by_adam(
     if eps_placement == "hat":
       epsilon = epsilon / jnp.sqrt(bc2)
     inv_bc1, inv_bc2 = 1 / bc1, 1 / bc2
+    one_minus_b1 = _per_dtype(lambda dtype: 1 - beta1.astype(dtype))
+    one_minus_b2 = _per_dtype(lambda dtype: 1 - beta2.astype(dtype))
+    scalars = _per_dtype(
+        lambda dtype: (inv_bc1.astype(dtype), inv_bc2.astype(dtype), epsilon.astype(dtype))
+    )
 
     def moments(g, m, s):
-      m = m + (1 - beta1.astype(m.dtype)) * (g.astype(m.dtype) - m)
-      s = s + (1 - beta2.astype(s.dtype)) * (jnp.square(g).astype(s.dtype) - s)
+      m = m + one_minus_b1(m.dtype) * (g.astype(m.dtype) - m)
+      s = s + one_minus_b2(s.dtype) * (jnp.square(g).astype(s.dtype) - s)
       return m, s
 
     def direction(g, m, s):
       dtype = jnp.promote_types(m.dtype, s.dtype)
-      m_hat = m.astype(dtype) * inv_bc1.astype(dtype)
-      s_hat = s.astype(dtype) * inv_bc2.astype(dtype)
+      inv_bc1_, inv_bc2_, epsilon_ = scalars(dtype)
+      m_hat = m.astype(dtype) * inv_bc1_
+      s_hat = s.astype(dtype) * inv_bc2_
       if eps_placement == "inside":
-        u = m_hat * jax.lax.rsqrt(s_hat + epsilon.astype(dtype))
+        u = m_hat * jax.lax.rsqrt(s_hat + epsilon_)
       else:
-        u = m_hat / (jnp.sqrt(s_hat) + epsilon.astype(dtype))
+        u = m_hat / (jnp.sqrt(s_hat) + epsilon_)
       return u.astype(g.dtype)
 
     if amsgrad:

@@ -1,0 +1,109 @@
+"""Runs a transformation on one flat buffer per dtype instead of one per leaf.
+
+For models with thousands of small leaves the cost of a jitted train step is
+dominated by per-array overheads (each argument and result of the jitted call
+is handled separately, each leaf gets its own kernels and HLO to compile), not
+by arithmetic: see optax issue #1498 and jax-ml/jax issue #4667. Keeping the
+optimizer state as a single buffer per dtype removes most of those arrays.
+``optax.flatten`` does the same with ``ravel_pytree``, which casts every leaf to
+one common dtype; this wrapper keeps each dtype in its own buffer instead, so
+bf16 stays bf16 and float32 stays float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+class FlattenState(NamedTuple):
+  """State of :func:`flatten`: the inner state, over one flat buffer per dtype."""
+
+  inner_state: optax.OptState
+
+
+def _flat(tree: Any) -> dict[str, jax.Array]:
+  """Concatenates the raveled leaves of ``tree`` into one buffer per dtype."""
+  groups: dict[str, list[jax.Array]] = {}
+  for leaf in jax.tree.leaves(tree):
+    groups.setdefault(jnp.dtype(leaf.dtype).name, []).append(jnp.ravel(leaf))
+  return {
+    name: leaves[0] if len(leaves) == 1 else jnp.concatenate(leaves)
+    for name, leaves in groups.items()
+  }
+
+
+def _unflat(flat: dict[str, jax.Array], like: Any) -> Any:
+  """Cuts the buffers of :func:`_flat` back into a tree shaped like ``like``."""
+  leaves, treedef = jax.tree.flatten(like)
+  offsets = dict.fromkeys(flat, 0)
+  pieces = []
+  for leaf in leaves:
+    name = jnp.dtype(leaf.dtype).name
+    start, size = offsets[name], int(np.prod(leaf.shape))
+    offsets[name] = start + size
+    pieces.append(flat[name][start : start + size].reshape(leaf.shape))
+  return treedef.unflatten(pieces)
+
+
+def flatten(
+  inner: optax.GradientTransformation,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Applies ``inner`` to one flat buffer per dtype: faster for many small leaves.
+
+  The leaves of the gradients (and of the parameters, when given) are raveled
+  and concatenated, one buffer per dtype; ``inner`` sees a dict of those
+  buffers, and its updates are cut back into the gradients' tree:
+
+  .. math::
+    u = \operatorname{unflatten}\big(T(\operatorname{flatten}(g))\big)
+
+  where :math:`T` is ``inner``. Every elementwise optimizer gives the same
+  numbers as without the wrapper, while its state shrinks to one buffer per
+  dtype per moment. With thousands of small leaves this cuts the step time and
+  the compile time several-fold; with a few large leaves the extra copy of the
+  gradients makes the step slower (see ``benchmarks/README.md``), so this is
+  opt-in. The gradients must have the parameters' dtypes and structure.
+
+  Args:
+    inner: an elementwise transformation, e.g. ``optx.adam(1e-3)``.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose state is a
+    :class:`FlattenState`; extra arguments (such as ``value=``) are forwarded.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optx
+    >>> params = {"w": jnp.ones((2, 2)), "b": jnp.zeros(3)}
+    >>> tx = optx.flatten(optx.adam(0.1))
+    >>> state = tx.init(params)
+    >>> print(state.inner_state[0].mu["float32"].shape)
+    (7,)
+    >>> grads = {"w": jnp.full((2, 2), 0.5), "b": jnp.ones(3)}
+    >>> updates, state = tx.update(grads, state, params)
+    >>> print(f"{updates['w'][0, 0]:.4f} {updates['b'][0]:.4f}")
+    -0.1000 -0.1000
+  """
+  if not isinstance(inner, optax.GradientTransformation):
+    raise TypeError(
+      f"optx.flatten(inner=...) must be an optax.GradientTransformation, got {inner!r}"
+    )
+  inner = optax.with_extra_args_support(inner)
+
+  def init_fn(params):
+    return FlattenState(inner.init(_flat(params)))
+
+  def update_fn(updates, state, params=None, **extra_args):
+    flat_params = None if params is None else _flat(params)
+    flat_updates, inner_state = inner.update(
+      _flat(updates), state.inner_state, flat_params, **extra_args
+    )
+    return _unflat(flat_updates, updates), FlattenState(inner_state)
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -1,0 +1,140 @@
+"""The opt-in fast paths give the plain path's numbers.
+
+``optx.flatten(tx)`` runs ``tx`` on one flat buffer per dtype; every optx
+optimizer is elementwise, so the parameters it produces must equal the plain
+path's, leaf for leaf, over several jitted steps, with mixed dtypes, scalar
+leaves and ``None`` leaves, schedules, plateau and weight decay.
+"""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optx
+
+REGISTRY = {
+  "sgd": lambda: optx.sgd(0.05),
+  "momentum": lambda: optx.momentum(0.05, 0.9),
+  "nesterov": lambda: optx.nesterov(0.05, 0.9),
+  "adagrad": lambda: optx.adagrad(0.05),
+  "rmsprop": lambda: optx.rmsprop(0.01),
+  "rmsprop_centered_momentum": lambda: optx.rmsprop(0.01, centered=True, momentum=0.5),
+  "adam": lambda: optx.adam(0.01),
+  "adam_amsgrad": lambda: optx.adam(0.01, amsgrad=True),
+  "adam_scheduled": lambda: optx.adam(
+    optx.onecycle_schedule(20, 0.05), b1=optx.onecycle_momentum_schedule(20)
+  ),
+  "adam_weight_decay": lambda: optax.chain(
+    optx.adam(0.01), optx.add_decoupled_weight_decay(0.1, 0.01)
+  ),
+}
+NAMES = sorted(REGISTRY)
+
+
+def make_params(seed=0):
+  rng = np.random.default_rng(seed)
+
+  def normal(shape, dtype=jnp.float32):
+    return jnp.asarray(rng.standard_normal(shape), dtype)
+
+  return {
+    "conv": {"kernel": normal((3, 3, 2, 4)), "bias": normal((4,))},
+    "dense": [normal((6, 5)), normal((5,)), None],
+    "scalar": normal(()),
+    "half": normal((3, 7), jnp.bfloat16),
+  }
+
+
+def loss(params):
+  leaves = jax.tree.leaves(params)
+  return sum(
+    jnp.sum(jnp.sin(x.astype(jnp.float32)) * x.astype(jnp.float32) ** 2) for x in leaves
+  )
+
+
+def run(tx, params, steps=6):
+  @jax.jit
+  def step(params, state):
+    grads = jax.grad(loss)(params)
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  state = tx.init(params)
+  for _ in range(steps):
+    params, state = step(params, state)
+  return params, state
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_flatten_equals_the_plain_path(name):
+  params = make_params()
+  plain, _ = run(REGISTRY[name](), params)
+  flat, _ = run(optx.flatten(REGISTRY[name]()), params)
+  assert jax.tree.structure(flat) == jax.tree.structure(plain)
+  for a, b in zip(jax.tree.leaves(flat), jax.tree.leaves(plain), strict=True):
+    assert a.dtype == b.dtype and a.shape == b.shape
+  chex.assert_trees_all_close(flat, plain, rtol=1e-6, atol=1e-7)
+
+
+def test_flatten_state_is_the_inner_state_of_the_flat_buffers():
+  params = make_params()
+  state = optx.flatten(optx.adam(0.01)).init(params)
+  mu = state.inner_state[0].mu
+  floats = sum(x.size for x in jax.tree.leaves(params) if x.dtype == jnp.float32)
+  assert set(mu) == {"float32", "bfloat16"}
+  assert mu["float32"].shape == (floats,)
+  assert mu["bfloat16"].shape == (21,)
+
+
+def test_flatten_forwards_extra_args_and_plateau_observe():
+  params = make_params()
+  tx = optx.flatten(
+    optx.adam(0.01, plateau=optx.reduce_on_plateau(patience=0, factor=0.5))
+  )
+  reference = optx.adam(0.01, plateau=optx.reduce_on_plateau(patience=0, factor=0.5))
+  grads = jax.grad(loss)(params)
+  outputs = []
+  for t in (tx, reference):
+    state = t.init(params)
+    for value in (1.0, 1.0, 1.0):
+      state = optx.observe(state, value)
+    updates, state = t.update(grads, state, params, value=jnp.asarray(1.0))
+    outputs.append((updates, optx.plateau_scale(state)))
+  assert float(outputs[0][1]) == float(outputs[1][1]) < 1.0  # the plateau fired
+  chex.assert_trees_all_close(outputs[0][0], outputs[1][0], rtol=1e-6)
+
+
+def test_flatten_with_adam_matches_a_numpy_loop():
+  # An independent oracle: the seed's Adam written out in NumPy.
+  params = {"a": jnp.asarray([1.0, -2.0, 0.5]), "b": jnp.asarray([[3.0]])}
+  grads = {"a": jnp.asarray([0.1, 0.2, -0.3]), "b": jnp.asarray([[1.0]])}
+  tx = optx.flatten(optx.adam(0.1, b1=0.9, b2=0.999, eps=1e-7))
+  state = tx.init(params)
+  g = np.concatenate([np.ravel(grads["a"]), np.ravel(grads["b"])]).astype(np.float64)
+  theta = np.concatenate([np.ravel(params["a"]), np.ravel(params["b"])]).astype(
+    np.float64
+  )
+  m = np.zeros_like(g)
+  s = np.zeros_like(g)
+  for t in range(1, 4):
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    m = 0.9 * m + 0.1 * g
+    s = 0.999 * s + 0.001 * g * g
+    theta = theta - 0.1 * (m / (1 - 0.9**t)) / np.sqrt(s / (1 - 0.999**t) + 1e-7)
+  got = np.concatenate([np.ravel(params["a"]), np.ravel(params["b"])])
+  np.testing.assert_allclose(got, theta, rtol=1e-5)
+
+
+def test_flatten_of_an_empty_tree():
+  tx = optx.flatten(optx.adam(0.1))
+  updates, _ = tx.update({}, tx.init({}))
+  assert updates == {}
+
+
+def test_flatten_rejects_a_non_transformation():
+  with pytest.raises(TypeError, match=r"optx\.flatten\(inner=\.\.\.\)"):
+    optx.flatten(optx.adam)
