@@ -10,6 +10,8 @@ from optx._src.alias import rmsprop as rmsprop
 from optx._src.alias import sgd as sgd
 from optx._src.base import Schedule as Schedule
 from optx._src.base import ScalarOrSchedule as ScalarOrSchedule
+from optx._src.flatten import FlattenState as FlattenState
+from optx._src.flatten import flatten as flatten
 from optx._src.plateau import PlateauConfig as PlateauConfig
 from optx._src.plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from optx._src.plateau import observe as observe
@@ -42,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = (
     "AddDecoupledWeightDecayState",
+    "FlattenState",
     "PlateauConfig",
     "ReduceOnPlateauState",
     "ScalarOrSchedule",
@@ -58,6 +61,7 @@ __all__ = (
     "adam",
     "epoch_schedule",
     "exponential_schedule",
+    "flatten",
     "keras",
     "momentum",
     "nesterov",
