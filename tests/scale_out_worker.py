@@ -2,12 +2,13 @@
 
 JAX fixes its device count when its backend starts, so ``test_scale_out.py``
 runs this file with ``XLA_FLAGS=--xla_force_host_platform_device_count=8``
-in a fresh interpreter. It measures, on 8 simulated CPU devices, how far a
-``pmap`` step is from one device on the whole batch, whether every replica
-takes the same plateau decision, and which optimizer state buffers or updates
-do not carry the params' sharding; it prints one JSON object that the tests
-assert on. Importing it (as ``pytest --doctest-modules`` does) runs nothing.
-"""
+in a fresh interpreter. On 8 simulated CPU devices it measures how far a
+``pmap`` step and a ``jit(shard_map(...))`` step are from one device on the
+whole batch, whether every replica takes the same plateau decision, and which
+optimizer state buffers or updates of every optx transform (and a few
+framework flavors) do not carry the params' sharding. It prints one JSON
+object that the tests assert on. Importing it (as ``pytest --doctest-modules``
+does) runs nothing."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import optx
+import optx.keras
+import optx.torch
 
 DEVICES = 8
 
@@ -86,6 +89,36 @@ SHARDING_TRANSFORMS: dict[
   ),
 }
 
+# The framework flavors are presets of the same blocks; a few options each.
+SHARDING_TRANSFORMS |= {
+  "torch.SGD": (
+    lambda: optx.torch.SGD(0.01, momentum=0.9, dampening=0.1, weight_decay=1e-4),
+    1,
+  ),
+  "torch.Adagrad": (
+    lambda: optx.torch.Adagrad(0.01, lr_decay=0.01, weight_decay=0.01),
+    1,
+  ),
+  "torch.RMSprop": (
+    lambda: optx.torch.RMSprop(0.01, momentum=0.9, centered=True, weight_decay=0.01),
+    3,
+  ),
+  "torch.Adam": (lambda: optx.torch.Adam(0.001, amsgrad=True, weight_decay=0.01), 3),
+  "torch.AdamW": (lambda: optx.torch.AdamW(0.001), 2),
+  "keras.SGD": (
+    lambda: optx.keras.SGD(
+      0.01, momentum=0.9, nesterov=True, weight_decay=0.004, clipnorm=1.0
+    ),
+    1,
+  ),
+  "keras.Adagrad": (lambda: optx.keras.Adagrad(0.01, global_clipnorm=1.0), 1),
+  "keras.RMSprop": (lambda: optx.keras.RMSprop(0.001, momentum=0.9, centered=True), 3),
+  "keras.Adam": (
+    lambda: optx.keras.Adam(0.001, amsgrad=True, weight_decay=0.004, clipvalue=0.5),
+    3,
+  ),
+}
+
 MESHES = ("auto_1d", "auto_2d", "explicit_1d")
 
 
@@ -108,7 +141,7 @@ def _loss(params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def _pmap_cases(steps: int = 5) -> dict[str, Any]:
-  """pmap with pmean'd gradients vs one device on the whole batch, step by step.
+  """pmap with pmean'd gradients vs one device on the whole batch.
 
   Every optimizer of PMAP_OPTIMIZERS trains its own copy of the model, all in
   one compiled step (one compilation instead of one per optimizer).
