@@ -18,6 +18,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import optx
+import optx.keras
+import optx.torch
 
 INT32_MAX = int(np.iinfo(np.int32).max)
 ULP = 2.0**-24
@@ -298,6 +300,15 @@ def _optimizers():
     optx.momentum(0.1, accumulator_dtype=jnp.float32),
     optx.adam(0.1, plateau=optx.reduce_on_plateau()),
     optax.chain(optx.sgd(0.1), optx.add_decoupled_weight_decay(0.01, 0.1)),
+    # The flavors, with their clipping and weight-decay paths.
+    optx.keras.Adam(0.1, clipnorm=1.0, weight_decay=0.01),
+    # (global_clipnorm is left out: optax.clip_by_global_norm adds float32 and
+    # bfloat16 norms, which strict dtype promotion refuses on mixed trees.)
+    optx.keras.RMSprop(0.1, momentum=0.9, centered=True, clipnorm=1.0),
+    optx.keras.SGD(0.1, momentum=0.9, clipvalue=0.5),
+    optx.torch.SGD(0.1, momentum=0.9, weight_decay=0.01, nesterov=True),
+    optx.torch.AdamW(0.1, amsgrad=True),
+    optx.torch.Adagrad(0.1, lr_decay=0.01),
   ]
 
 
