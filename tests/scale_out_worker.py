@@ -8,7 +8,8 @@ whole batch, whether every replica takes the same plateau decision, and which
 optimizer state buffers or updates of every optx transform (and a few
 framework flavors) do not carry the params' sharding. It prints one JSON
 object that the tests assert on. Importing it (as ``pytest --doctest-modules``
-does) runs nothing."""
+does) runs nothing.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ devices (``scale_out_worker.py``; JAX fixes its device count at start-up).
 The vmap and retrace checks need one device and run here.
 """
 
+import fcntl
 import json
 import os
 import pathlib
@@ -29,9 +30,7 @@ import scale_out_worker as worker  # noqa: E402
 PMAP_TOLERANCE = 1e-6
 
 
-@pytest.fixture(scope="module")
-def multi_device():
-  """The worker's measurements on 8 simulated CPU devices."""
+def _run_worker():
   env = dict(os.environ)
   env["XLA_FLAGS"] = (
     env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
@@ -49,7 +48,25 @@ def multi_device():
     check=False,
   )
   assert done.returncode == 0, done.stderr[-4000:]
-  return json.loads(done.stdout)
+  return done.stdout
+
+
+@pytest.fixture(scope="module")
+def multi_device(tmp_path_factory):
+  """The worker's measurements on 8 simulated CPU devices.
+
+  Under pytest-xdist the workers share one run of it (through the session's
+  temporary directory, under a file lock) instead of one run each.
+  """
+  if "PYTEST_XDIST_WORKER" not in os.environ:
+    return json.loads(_run_worker())
+  shared = tmp_path_factory.getbasetemp().parent  # this session's, for all workers
+  result = shared / "scale_out_worker.json"
+  with open(shared / "scale_out_worker.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not result.exists():
+      result.write_text(_run_worker())
+  return json.loads(result.read_text())
 
 
 # ----------------------------------------------------------------------------
