@@ -179,10 +179,25 @@ def test_apply_if_finite_skips_the_bad_step_and_keeps_the_state(name):
     assert _tree_equal((u1, u2, state.inner_state), (p1, p2, plain))
 
 
-@pytest.mark.parametrize("rule", ["keras", "torch"])
-def test_plateau_ignores_non_finite_measurements(rule):
+def _plateau_optimizers():
+  return {
+    "keras_rule": optx.sgd(0.1, plateau=optx.reduce_on_plateau(factor=0.5, patience=2)),
+    "torch_rule": optx.sgd(
+      0.1, plateau=optx.reduce_on_plateau(factor=0.5, patience=2, rule="torch")
+    ),
+    "keras.ReduceLROnPlateau": optx.keras.SGD(
+      0.1, callbacks=[optx.keras.ReduceLROnPlateau(factor=0.5, patience=2)]
+    ),
+    "torch.ReduceLROnPlateau": optx.torch.SGD(
+      0.1, plateau=optx.torch.ReduceLROnPlateau(factor=0.5, patience=2)
+    ),
+  }
+
+
+@pytest.mark.parametrize("name", sorted(_plateau_optimizers()))
+def test_plateau_ignores_non_finite_measurements(name):
   """NaN/inf neither counts as a bad value nor resets the wait, nor blocks later values."""
-  tx = optx.sgd(0.1, plateau=optx.reduce_on_plateau(factor=0.5, patience=2, rule=rule))
+  tx = _plateau_optimizers()[name]
   params = jnp.zeros(1)
 
   def observed(values):
