@@ -341,3 +341,22 @@ def test_state_buffers_ignore_non_finite_params(mode):
     assert buffer.dtype == dtype
     assert not np.signbit(np.asarray(buffer, np.float32)).any()  # +0.0, not -0.0
     np.testing.assert_array_equal(np.asarray(buffer, np.float32), np.zeros(5))
+
+
+def test_sweep_built_inside_jit_takes_traced_hyperparameters_without_retracing():
+  params = {"w": jnp.zeros((3, 2))}  # three stacked models
+  grads = {"w": jnp.ones((3, 2))}
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def first_updates(learning_rates):
+    tx = optx.sweep(
+      lambda learning_rate: optx.momentum(learning_rate, 0.9),
+      learning_rate=learning_rates,
+    )
+    return tx.update(grads, tx.init(params), params)[0]
+
+  for lrs in ([0.1, 0.2, 0.3], [0.5, 0.05, 0.005]):
+    got = first_updates(jnp.asarray(lrs, jnp.float32))
+    expected = -np.asarray(lrs, np.float32)[:, None] * np.ones((3, 2), np.float32)
+    np.testing.assert_array_equal(got["w"], expected)

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax import core
 from jax.typing import ArrayLike
 
 
@@ -76,7 +77,7 @@ def sweep(
     sizes[name] = shape[0]
   if len(set(sizes.values())) > 1:
     raise ValueError(f"optx.sweep: the hyperparameter arrays differ in length: {sizes}")
-  if not any(isinstance(v, jax.core.Tracer) for v in hyperparameters.values()):
+  if not any(isinstance(v, core.Tracer) for v in hyperparameters.values()):
     for k in range(next(iter(sizes.values()))):
       factory(**{name: np.asarray(v)[k] for name, v in hyperparameters.items()})
 
