@@ -48,7 +48,8 @@ def _ratio(count: ArrayLike, steps: ArrayLike, staircase: bool) -> jax.Array:
 
   With an integer step and a concrete integer ``steps``, the quotient and the
   remainder are taken in integers, so the floor is exact at every int32 step
-  and the fraction is off by at most one float32 rounding of the result.
+  (its float32 value too while below 2**24) and the fraction is off by at most
+  one float32 rounding of the result.
   Otherwise the step is rounded to float32 first (exact below 2**24).
   """
   t = _step(count)
