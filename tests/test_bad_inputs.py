@@ -996,3 +996,14 @@ def test_flatten_rejects_a_non_transform():
   for bad in (0.1, "adam", None, optax.adam):
     with pytest.raises(TypeError, match=r"optx\.flatten\(inner=\.\.\.\)"):
       optx.flatten(bad)
+
+
+def test_check_dtype_is_ready_for_the_dtype_arguments():
+  """The helper the *_dtype gaps above need: floating dtypes pass, others fail named."""
+  from optx._src import validation
+
+  for good in (None, jnp.float32, "bfloat16", np.float16, jnp.dtype("float64")):
+    validation.check_dtype("adam", "mu_dtype", good)
+  for _, bad, error in Dtype().bad():
+    with pytest.raises(error, match=r"optx\.adam\(mu_dtype=\.\.\.\)"):
+      validation.check_dtype("adam", "mu_dtype", bad)
