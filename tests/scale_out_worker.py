@@ -428,6 +428,52 @@ def _sharding_cases(mesh_name: str, eager_update: bool) -> dict[str, Any]:
   return results
 
 
+def _orbax_sharded_case() -> dict[str, Any]:
+  """An FSDP state through Orbax: restored with the params' sharding, bitwise."""
+  import tempfile
+
+  import orbax.checkpoint as ocp
+
+  _, params = _mesh_and_params("auto_2d")
+  tx = optx.adam(
+    optx.exponential_schedule(0.01, steps=2), plateau=optx.reduce_on_plateau(patience=0)
+  )
+  grads = jax.tree.map(lambda p: jnp.cos(p) * 0.1, params)
+
+  @jax.jit
+  def step(params, state, measurement):
+    state = optx.observe(state, measurement)
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  state = jax.jit(tx.init)(params)
+  for measurement in (2.0, 2.0):
+    params, state = step(params, state, measurement)
+  with tempfile.TemporaryDirectory() as directory:
+    with ocp.StandardCheckpointer() as checkpointer:
+      checkpointer.save(f"{directory}/state", state)
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)  # with shardings
+    with ocp.StandardCheckpointer() as checkpointer:
+      restored = checkpointer.restore(f"{directory}/state", abstract)
+  errors, buffers = _mismatches("restored", restored, params)
+  same = all(
+    np.array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True)
+  )
+  continued = jax.tree.leaves(step(params, restored, 2.0))
+  uninterrupted = jax.tree.leaves(step(params, state, 2.0))
+  return {
+    "errors": errors,
+    "buffers": buffers,
+    "restored_equal": same
+    and jax.tree.structure(restored) == jax.tree.structure(state),
+    "continued_equal": all(
+      np.array_equal(np.asarray(a), np.asarray(b))
+      for a, b in zip(continued, uninterrupted, strict=True)
+    ),
+  }
+
+
 def _naive_zeros_case() -> dict[str, Any]:
   """Control: buffers made with a plain ``jnp.zeros_like`` lose the sharding in jit."""
   _, params = _mesh_and_params("auto_1d")
@@ -447,6 +493,7 @@ def main() -> None:
       mesh: _sharding_cases(mesh, eager_update=mesh == MESHES[0]) for mesh in MESHES
     },
     "naive_zeros": _naive_zeros_case(),
+    "orbax_sharded": _orbax_sharded_case(),
   }
   json.dump(results, sys.stdout)
 

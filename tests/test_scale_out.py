@@ -136,6 +136,13 @@ def test_the_sharding_check_catches_replicated_buffers(multi_device):
   assert len(errors) == 3 and all("jit init" in e for e in errors)
 
 
+def test_orbax_restores_a_sharded_state_sharded_and_bitwise(multi_device):
+  """Adam with a schedule and a plateau on a 2-D mesh, saved and restored by Orbax."""
+  result = multi_device["orbax_sharded"]
+  assert result["errors"] == [] and result["buffers"] == 2
+  assert result["restored_equal"] and result["continued_equal"]
+
+
 def test_every_public_transform_is_checked_for_sharding():
   # flatten concatenates every leaf into one buffer per dtype: its state cannot
   # have the params' layout, sharded or not (it is for many small leaves).
