@@ -29,6 +29,7 @@ import argparse
 import gc
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -51,6 +52,7 @@ except ImportError:  # pragma: no cover
   torch = None
 
 LEARNING_RATE = 1e-3
+PAUSE_S = 0.05  # between timed candidates
 EPS = 1e-7
 
 # ----------------------------------------------------------------------------
@@ -242,13 +244,23 @@ class TorchCandidate:
 
 
 def time_interleaved(candidates, reps: int, steps: int) -> dict[str, float]:
-  """Median seconds per step of each candidate over ``reps`` interleaved rounds."""
+  """Median seconds per step of each candidate over ``reps`` interleaved rounds.
+
+  Each round runs the candidates in a fresh (seeded) random order, so that no
+  candidate always runs right after torch, whose worker threads keep spinning
+  for a while after a step and slow whoever comes next; a short pause between
+  candidates lets them settle.
+  """
   times: dict[str, list[float]] = {c.name: [] for c in candidates}
   for c in candidates:  # warm-up round
     c.step()
     c.block()
+  order = list(candidates)
+  rng = random.Random(0)
   for _ in range(reps):
-    for c in candidates:
+    rng.shuffle(order)
+    for c in order:
+      time.sleep(PAUSE_S)
       start = time.perf_counter()
       for _ in range(steps):
         c.step()
@@ -320,7 +332,7 @@ def run(args) -> list[dict[str, Any]]:
     grads_np = {k: 0.01 * v for k, v in make_tree(shapes, seed=1).items()}
     grads = jax.tree.map(jnp.asarray, grads_np)
     n_floats = sum(int(np.prod(s)) for s in shapes)
-    steps = args.steps or (3 if tree == "tiny" else 5) * (1 if args.quick else 2)
+    steps = args.steps or 3  # short rounds: load drifts hit every candidate alike
     compile_reps = args.compile_reps or (1 if tree == "tiny" or args.quick else 3)
     for name in args.optimizers:
       candidates = make_candidates(name, args, params_np, grads_np, grads, compile_reps)
@@ -430,7 +442,7 @@ def main(argv=None) -> None:
   )
   args = parser.parse_args(argv)
   if args.reps is None:
-    args.reps = 3 if args.quick else 9
+    args.reps = 5 if args.quick else 15
   print(
     f"optx {optx.__version__}, jax {jax.__version__}, optax {optax.__version__},"
     f" torch {torch.__version__ if torch else 'absent'}"

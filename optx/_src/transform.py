@@ -163,6 +163,8 @@ def trace(
   v.check_number("trace", "decay", decay, lower=0, upper=1)
   v.check_number("trace", "dampening", dampening, lower=0, upper=1)
   v.check_bool("trace", "nesterov", nesterov)
+  # Without dampening (a literal 0) the factor is 1: skip one op per leaf.
+  undamped = isinstance(dampening, (int, float)) and dampening == 0
 
   def init_fn(params):
     return TraceState(
@@ -177,7 +179,8 @@ def trace(
     beta_, damp_ = _per_dtype(beta.astype), _per_dtype(damp.astype)
 
     def leaf(g, m):
-      m = beta_(m.dtype) * m + damp_(m.dtype) * g.astype(m.dtype)
+      g_m = g.astype(m.dtype) if undamped else damp_(m.dtype) * g.astype(m.dtype)
+      m = beta_(m.dtype) * m + g_m
       u = g + beta_(g.dtype) * m.astype(g.dtype) if nesterov else m
       return u.astype(g.dtype), m
 
