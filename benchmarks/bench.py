@@ -9,18 +9,20 @@ elementwise kernel that reads and writes as many arrays as the optimizer must
 16M-float leaf, ~200 leaves totalling ~16M floats, and 2000 leaves of 64
 floats.
 
-Step times are medians over interleaved repetitions (each repetition runs every
-candidate of one optimizer in turn, so drifts in machine load hit all of them
-alike). Compile time is ``jit(...).lower(...).compile()`` of a fresh function
-(tracing included). Peak memory is XLA's own accounting of the compiled step
-(arguments + outputs - donated aliases + temporaries); for torch it is the
-bytes of its optimizer state.
+Step times are medians over interleaved rounds (each round runs every
+candidate of one optimizer for a few steps, in a fresh random order, so drifts
+in machine load hit all of them alike). Compile time is
+``jit(...).lower(...).compile()`` of a fresh function (tracing included).
+Peak memory is XLA's own accounting of the compiled step (arguments + outputs
+- donated aliases + temporaries); torch reports the bytes of its optimizer
+state only. Results and findings: ``benchmarks/README.md``.
 
 Run from the repository root::
 
-  python benchmarks/bench.py            # everything (a few minutes)
+  python benchmarks/bench.py            # everything (about 6 minutes)
   python benchmarks/bench.py --quick    # fewer repetitions, for iterating
-  python benchmarks/bench.py --trees tiny --optimizers adam sgd
+  python benchmarks/bench.py --trees tiny --optimizers adam sgd --no-torch
+  python benchmarks/bench.py --variants # also optx.flatten and optax.flatten
 """
 
 from __future__ import annotations
