@@ -79,6 +79,28 @@ def test_flatten_equals_the_plain_path(name):
   chex.assert_trees_all_close(flat, plain, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("name", ["momentum", "adam_amsgrad", "adam_weight_decay"])
+def test_flatten_with_large_leaves_kept_apart_equals_the_plain_path(name):
+  params = make_params()
+  plain, _ = run(REGISTRY[name](), params)
+  # Leaves above 10 elements (the conv kernel, the dense matrix, the bf16
+  # matrix) keep their own buffers; the rest is flattened.
+  flat, state = run(optx.flatten(REGISTRY[name](), max_leaf_size=10), params)
+  chex.assert_trees_all_close(flat, plain, rtol=1e-6, atol=1e-7)
+  buffers = jax.tree.leaves(state)
+  shapes = sorted(x.shape for x in buffers if x.ndim > 0)
+  big = [(3, 3, 2, 4), (3, 7), (6, 5)]
+  small = [(4 + 5 + 1,)]
+  per_moment = sorted(big + small)
+  moments = len(shapes) // len(per_moment)
+  assert moments >= 1 and shapes == sorted(per_moment * moments)
+
+
+def test_flatten_rejects_a_negative_max_leaf_size():
+  with pytest.raises(ValueError, match=r"optx\.flatten\(max_leaf_size=\.\.\.\)"):
+    optx.flatten(optx.sgd(0.1), max_leaf_size=-1)
+
+
 def test_flatten_state_is_the_inner_state_of_the_flat_buffers():
   params = make_params()
   state = optx.flatten(optx.adam(0.01)).init(params)

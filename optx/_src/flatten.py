@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from optx._src import validation as v
+
 
 class FlattenState(NamedTuple):
   """State of :func:`flatten`: the inner state, over one flat buffer per dtype."""
@@ -26,32 +28,43 @@ class FlattenState(NamedTuple):
   inner_state: optax.OptState
 
 
-def _flat(tree: Any) -> dict[str, jax.Array]:
-  """Concatenates the raveled leaves of ``tree`` into one buffer per dtype."""
+def _flat(tree: Any, max_leaf_size: int) -> dict[str, jax.Array]:
+  """Concatenates the raveled small leaves of ``tree`` into one buffer per dtype.
+
+  Leaves with more than ``max_leaf_size`` elements stay buffers of their own,
+  under the key ``"leaf<index>"``.
+  """
   groups: dict[str, list[jax.Array]] = {}
-  for leaf in jax.tree.leaves(tree):
-    groups.setdefault(jnp.dtype(leaf.dtype).name, []).append(jnp.ravel(leaf))
-  return {
-    name: leaves[0] if len(leaves) == 1 else jnp.concatenate(leaves)
-    for name, leaves in groups.items()
-  }
+  flat = {}
+  for index, leaf in enumerate(jax.tree.leaves(tree)):
+    if int(np.prod(np.shape(leaf))) > max_leaf_size:
+      flat[f"leaf{index:06d}"] = leaf
+    else:
+      groups.setdefault(jnp.dtype(leaf.dtype).name, []).append(jnp.ravel(leaf))
+  for name, leaves in groups.items():
+    flat[name] = leaves[0] if len(leaves) == 1 else jnp.concatenate(leaves)
+  return flat
 
 
-def _unflat(flat: dict[str, jax.Array], like: Any) -> Any:
+def _unflat(flat: dict[str, jax.Array], like: Any, max_leaf_size: int) -> Any:
   """Cuts the buffers of :func:`_flat` back into a tree shaped like ``like``."""
   leaves, treedef = jax.tree.flatten(like)
   offsets = dict.fromkeys(flat, 0)
   pieces = []
-  for leaf in leaves:
+  for index, leaf in enumerate(leaves):
+    size = int(np.prod(leaf.shape))
+    if size > max_leaf_size:
+      pieces.append(flat[f"leaf{index:06d}"])
+      continue
     name = jnp.dtype(leaf.dtype).name
-    start, size = offsets[name], int(np.prod(leaf.shape))
+    start = offsets[name]
     offsets[name] = start + size
     pieces.append(flat[name][start : start + size].reshape(leaf.shape))
   return treedef.unflatten(pieces)
 
 
 def flatten(
-  inner: optax.GradientTransformation,
+  inner: optax.GradientTransformation, *, max_leaf_size: int = 2**14
 ) -> optax.GradientTransformationExtraArgs:
   r"""Applies ``inner`` to one flat buffer per dtype: faster for many small leaves.
 
@@ -70,13 +83,18 @@ def flatten(
   thousands of small leaves the step is 2-3x faster, but the compile is about
   2-4x slower (XLA compiles each leaf's slice of the flat updates as a kernel
   of its own, where the per-leaf kernels of the plain path are identical and
-  compiled once); with large leaves the extra copies of the gradients and
-  updates make the step several times slower. Use it for long runs of models
-  with many small parameters. The gradients must have the parameters'
-  structure and dtypes.
+  compiled once); flattening large leaves would make the step several times
+  slower (extra copies of the gradients and updates). Use it for long runs of
+  models with many small parameters. Leaves larger than ``max_leaf_size`` elements
+  keep buffers of their own, so that a model mixing large matrices with many
+  small vectors pays the copies only on the small ones. The gradients must have
+  the parameters' structure and dtypes.
 
   Args:
     inner: an elementwise transformation, e.g. ``optx.adam(1e-3)``.
+    max_leaf_size: leaves with more elements than this are not flattened
+      (default 16384: below it the copy costs less than the per-array
+      overhead it saves).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` whose state is a
@@ -99,16 +117,17 @@ def flatten(
     raise TypeError(
       f"optx.flatten(inner=...) must be an optax.GradientTransformation, got {inner!r}"
     )
+  v.check_integer("flatten", "max_leaf_size", max_leaf_size, lower=0)
   inner = optax.with_extra_args_support(inner)
 
   def init_fn(params):
-    return FlattenState(inner.init(_flat(params)))
+    return FlattenState(inner.init(_flat(params, max_leaf_size)))
 
   def update_fn(updates, state, params=None, **extra_args):
-    flat_params = None if params is None else _flat(params)
+    flat_params = None if params is None else _flat(params, max_leaf_size)
     flat_updates, inner_state = inner.update(
-      _flat(updates), state.inner_state, flat_params, **extra_args
+      _flat(updates, max_leaf_size), state.inner_state, flat_params, **extra_args
     )
-    return _unflat(flat_updates, updates), FlattenState(inner_state)
+    return _unflat(flat_updates, updates, max_leaf_size), FlattenState(inner_state)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
