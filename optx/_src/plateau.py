@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
+from optx._src import base
 from optx._src import validation as v
 
 
@@ -182,7 +183,7 @@ def _record(state: ReduceOnPlateauState, value: ArrayLike) -> ReduceOnPlateauSta
   k_cooldown = jnp.where(was_in_cooldown, state.cooldown_counter - 1, 0)
   k_in_cooldown = k_cooldown > 0
   k_wait = jnp.where(was_in_cooldown, 0, state.wait)
-  k_wait = jnp.where(improved | k_in_cooldown, 0, k_wait + 1)
+  k_wait = jnp.where(improved | k_in_cooldown, 0, base.increment(k_wait))
   k_reduce = ~improved & ~k_in_cooldown & (k_wait >= c.patience) & (
       state.scale > c.min_scale
   )
@@ -195,7 +196,7 @@ def _record(state: ReduceOnPlateauState, value: ArrayLike) -> ReduceOnPlateauSta
   )
 
   # PyTorch: count first, then cooldown resets the count, reduce when > patience.
-  t_wait = jnp.where(improved, 0, state.wait + 1)
+  t_wait = jnp.where(improved, 0, base.increment(state.wait))
   t_in_cooldown = state.cooldown_counter > 0
   t_wait = jnp.where(t_in_cooldown, 0, t_wait)
   t_cooldown = jnp.where(t_in_cooldown, state.cooldown_counter - 1, state.cooldown_counter)

@@ -191,6 +191,11 @@ def trace(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _wider(a: Any, b: Any) -> Any:
+  """The wider of two float dtypes, chosen explicitly (strict promotion refuses to mix them)."""
+  return a if jnp.finfo(a).bits >= jnp.finfo(b).bits else b
+
+
 def _unzip(pairs: Any, like: Any, n: int) -> tuple[Any, ...]:
   """Splits a tree of n-tuples (one per leaf of ``like``) into n trees."""
   treedef = jax.tree.structure(like)
@@ -338,7 +343,7 @@ def scale_by_rms(
     base.check_structure("scale_by_rms", updates, state.nu)
     beta = base.value_at(decay, state.count)
     epsilon = _per_dtype(base.value_at(eps, state.count).astype)
-    coefficients = _per_dtype(lambda dtype: (beta.astype(dtype), 1 - beta.astype(dtype)))
+    coefficients = _per_dtype(lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype)))
 
     def leaf(g, s):
       b, one_minus_b = coefficients(s.dtype)
@@ -402,7 +407,7 @@ def scale_by_stddev(
     base.check_structure("scale_by_stddev", updates, state.nu)
     beta = base.value_at(decay, state.count)
     epsilon = _per_dtype(base.value_at(eps, state.count).astype)
-    coefficients = _per_dtype(lambda dtype: (beta.astype(dtype), 1 - beta.astype(dtype)))
+    coefficients = _per_dtype(lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype)))
 
     def leaf(g, a, s):
       b, one_minus_b = coefficients(s.dtype)
@@ -519,8 +524,8 @@ def scale_by_adam(
     if eps_placement == "hat":
       epsilon = epsilon / jnp.sqrt(bc2)
     inv_bc1, inv_bc2 = 1 / bc1, 1 / bc2
-    one_minus_b1 = _per_dtype(lambda dtype: 1 - beta1.astype(dtype))
-    one_minus_b2 = _per_dtype(lambda dtype: 1 - beta2.astype(dtype))
+    one_minus_b1 = _per_dtype((1 - beta1).astype)
+    one_minus_b2 = _per_dtype((1 - beta2).astype)
     scalars = _per_dtype(
         lambda dtype: (inv_bc1.astype(dtype), inv_bc2.astype(dtype), epsilon.astype(dtype))
     )
@@ -531,7 +536,7 @@ def scale_by_adam(
       return m, s
 
     def direction(g, m, s):
-      dtype = jnp.promote_types(m.dtype, s.dtype)
+      dtype = _wider(m.dtype, s.dtype)
       inv_bc1_, inv_bc2_, epsilon_ = scalars(dtype)
       m_hat = m.astype(dtype) * inv_bc1_
       s_hat = s.astype(dtype) * inv_bc2_
@@ -543,13 +548,13 @@ def scale_by_adam(
 
     if amsgrad:
 
-      def leaf(g, m, s, s_max):
+      def amsgrad_leaf(g, m, s, s_max):
         m, s = moments(g, m, s)
         s_max = jnp.maximum(s_max, s)
         return direction(g, m, s_max), m, s, s_max
 
       updates, mu, nu, nu_max = _unzip(
-          jax.tree.map(leaf, updates, state.mu, state.nu, state.nu_max), updates, 4
+          jax.tree.map(amsgrad_leaf, updates, state.mu, state.nu, state.nu_max), updates, 4
       )
       return updates, ScaleByAmsgradState(base.increment(state.count), mu, nu, nu_max)
 

@@ -228,7 +228,9 @@ def PolynomialDecay(
     else:
       k = jnp.minimum(k, steps)
     start, end = _f32(initial_learning_rate), _f32(end_learning_rate)
-    return (start - end) * (1 - k / steps) ** _f32(power) + end
+    # Under jit XLA divides through a reciprocal, so at the horizon 1 - k/steps
+    # can come out a hair below 0 (NaN for a fractional power): clamp it.
+    return (start - end) * jnp.maximum(1 - k / steps, 0.0) ** _f32(power) + end
 
   return schedule
 
