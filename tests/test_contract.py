@@ -21,10 +21,24 @@ REGISTRY = {
     "adam": lambda lr: optx.adam(lr),
     "adam_amsgrad": lambda lr: optx.adam(lr, amsgrad=True),
     "adam_plateau": lambda lr: optx.adam(lr, plateau=optx.reduce_on_plateau()),
+    "keras_sgd": lambda lr: optx.keras.SGD(lr, momentum=0.9, weight_decay=1e-4, clipnorm=10.0),
+    "keras_rmsprop": lambda lr: optx.keras.RMSprop(lr, momentum=0.5, centered=True),
+    "keras_adam": lambda lr: optx.keras.Adam(lr, amsgrad=True, global_clipnorm=10.0),
+    "torch_sgd": lambda lr: optx.torch.SGD(lr, momentum=0.9, dampening=0.1, weight_decay=1e-4),
+    "torch_adagrad": lambda lr: optx.torch.Adagrad(lr, lr_decay=1e-3),
+    "torch_adamw": lambda lr: optx.torch.AdamW(lr, amsgrad=True),
 }
 NAMES = sorted(REGISTRY)
 # Learning rates that converge on the nested quadratic (the adaptive methods take bigger ones).
-QUADRATIC_LR = {"adagrad": 0.2, "adam": 0.05, "adam_amsgrad": 0.05, "adam_plateau": 0.05}
+QUADRATIC_LR = {
+    "adagrad": 0.2,
+    "adam": 0.05,
+    "adam_amsgrad": 0.05,
+    "adam_plateau": 0.05,
+    "keras_adam": 0.05,
+    "torch_adagrad": 0.2,
+    "torch_adamw": 0.05,
+}
 
 
 def nested_params(dtype=jnp.float32):
@@ -65,7 +79,21 @@ def test_converges_on_a_nested_quadratic(name):
   assert float(quadratic(final)) < 1e-2 * float(quadratic(params))
 
 
-ROSENBROCK_LR = {"sgd": 1e-3, "momentum": 1e-4, "nesterov": 1e-4, "momentum_scheduled": 1e-4, "adagrad": 0.04, "adam": 0.01, "adam_amsgrad": 0.01, "adam_plateau": 0.01}
+ROSENBROCK_LR = {
+    "sgd": 1e-3,
+    "momentum": 1e-4,
+    "nesterov": 1e-4,
+    "momentum_scheduled": 1e-4,
+    "adagrad": 0.04,
+    "adam": 0.01,
+    "adam_amsgrad": 0.01,
+    "adam_plateau": 0.01,
+    "keras_sgd": 1e-4,
+    "keras_adam": 0.01,
+    "torch_sgd": 1e-4,
+    "torch_adagrad": 0.04,
+    "torch_adamw": 0.01,
+}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -189,10 +217,10 @@ def test_structure_mismatch_is_a_clear_error(name):
   state = tx.init(nested_params())
   wrong = {"layer": {"w": jnp.ones((3, 2))}, "scalars": [jnp.ones(()), jnp.ones(())]}
   if name == "sgd":  # plain descent keeps no per-parameter state to compare against
-    tx.update(wrong, state)
+    tx.update(wrong, state, wrong)
     return
   with pytest.raises(ValueError, match="tree structure differs"):
-    tx.update(wrong, state)
+    tx.update(wrong, state, wrong)
 
 
 def test_none_leaves_are_kept():
