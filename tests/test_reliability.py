@@ -260,12 +260,6 @@ def test_adam_at_the_saturated_count_has_no_bias_correction_left():
   np.testing.assert_allclose(updates, expected, rtol=1e-6)
 
 
-@pytest.mark.xfail(
-  strict=True,
-  reason="plateau.py: ReduceOnPlateauState.wait is incremented with `+ 1`, so"
-  " it wraps to -2**31 (Keras rule at min_scale, PyTorch rule with a patience"
-  " near int32 max) instead of saturating like optax.safe_increment.",
-)
 @pytest.mark.parametrize("rule", ["keras", "torch"])
 def test_plateau_wait_saturates_at_int32_max(rule):
   patience = INT32_MAX if rule == "torch" else 1
@@ -563,9 +557,7 @@ def _flavor_schedules():
 
 def test_a_million_steps_of_every_flavor_schedule_stay_finite():
   cases = _flavor_schedules()
-  names = sorted(
-    n for n in cases if n != "keras.PolynomialDecay_sqrt"
-  )  # NaN: see below
+  names = sorted(cases)
 
   @jax.jit
   def run():
@@ -582,27 +574,9 @@ def test_a_million_steps_of_every_flavor_schedule_stay_finite():
   assert np.all(np.asarray(low) >= 0)
 
 
-_POLYNOMIAL_GAP = (
-  "optx/keras/schedules.py PolynomialDecay: under jit, 1 - step/decay_steps at"
-  " the horizon comes out slightly negative (XLA divides by the constant through"
-  " its reciprocal), so the value past decay_steps is end_learning_rate"
-  " - 5e-9 with power=1 and NaN with power=0.5. Keras 3 on JAX does the same;"
-  " jnp.maximum(1 - p, 0) would hold end_learning_rate."
-)
-
-
 @pytest.mark.parametrize(
   "name",
-  [
-    pytest.param(
-      n,
-      marks=[pytest.mark.xfail(strict=True, reason=_POLYNOMIAL_GAP)]
-      if n in ("keras.PolynomialDecay", "keras.PolynomialDecay_sqrt")
-      else [],
-    )
-    for n, case in sorted(_flavor_schedules().items())
-    if case[1] is not None
-  ],
+  sorted(n for n, case in _flavor_schedules().items() if case[1] is not None),
 )
 def test_flavor_schedules_hold_their_value_past_the_horizon(name):
   """Jitted, past the horizon: the held value, equal to the closed form's end."""
@@ -718,13 +692,8 @@ def test_bfloat16_params_with_float32_state_reach_the_float32_loss(name):
   assert abs(float(loss_mixed) - float(loss32)) <= BF16_LOSS_RTOL * float(loss32)
 
 
-@pytest.mark.xfail(
-  strict=True,
-  reason="transform.py scale_by_adam (and scale_by_rms/stddev) computes 1 - b2"
-  " after casting b2 to the state dtype: in bfloat16 0.999 rounds to 1.0, so"
-  " nu never moves and Adam with bfloat16 state divides by sqrt(eps).",
-)
 def test_adam_second_moment_moves_in_bfloat16_state():
+  """0.999 is 1.0 in bfloat16: 1 - b2 must be taken before the cast."""
   tx = optx.scale_by_adam()
   state = tx.init(jnp.zeros(2, jnp.bfloat16))
   _, state = tx.update(jnp.ones(2, jnp.bfloat16), state)
