@@ -822,69 +822,11 @@ def _torch_extra():
 
 
 # ----------------------------------------------------------------------------
-# Gaps this catalogue found, marked strict: each flips to a failure once fixed,
-# so that the mark is removed with the fix. Key: (call, argument).
+# Gaps this catalogue finds are marked here, strict, keyed (call, argument) or
+# (call, argument, label): each flips to a failure once fixed, so that the mark
+# goes with the fix. None are open.
 
-_DTYPE_GAP = (
-  "the *_dtype arguments are not validated: a bad name fails later in init"
-  " without naming the call, and an integer dtype is accepted (integer"
-  " moments); validation.check_dtype exists for the factory to call"
-)
-_DELEGATED = (
-  "the alias passes this argument to a building block unchecked, so the"
-  " message names the block's call and argument (e.g. optx.trace(decay=...))"
-  " instead of the one the user called"
-)
-_DELEGATED_FLAVOR = (
-  "PiecewiseConstantDecay checks lengths and order itself but leaves each"
-  " value, and the int32 range of the shifted boundaries, to"
-  " optx.piecewise_constant_schedule, whose message names that call"
-)
-KNOWN_GAPS: dict[tuple[str, ...], str] = {
-  **{
-    (alias, argument): _DELEGATED
-    for alias, argument in [
-      ("sgd", "momentum"),
-      ("momentum", "momentum"),
-      ("nesterov", "learning_rate"),
-      ("nesterov", "momentum"),
-      ("nesterov", "plateau"),
-      ("adagrad", "initial_accumulator_value"),
-      ("adagrad", "eps"),
-      ("rmsprop", "decay"),
-      ("rmsprop", "eps"),
-      ("rmsprop", "initial_scale"),
-      ("rmsprop", "momentum"),
-      ("adam", "b1"),
-      ("adam", "b2"),
-      ("adam", "eps"),
-      ("adam", "amsgrad"),
-    ]
-  },
-  (
-    "keras.schedules.PiecewiseConstantDecay",
-    "values",
-    "rule: boundaries=[5, 15], values=[0.1, nan, 0.001]",
-  ): _DELEGATED_FLAVOR,
-  (
-    "keras.schedules.PiecewiseConstantDecay",
-    "values",
-    "rule: boundaries=[5, 15], values=[0.1, '0.01', 0.001]",
-  ): _DELEGATED_FLAVOR,
-  (
-    "keras.schedules.PiecewiseConstantDecay",
-    "boundaries",
-    "rule: boundaries=[5, 2147483648], values=[0.1, 0.01, 0.001]",
-  ): _DELEGATED_FLAVOR,
-  ("sgd", "accumulator_dtype"): _DTYPE_GAP,
-  ("momentum", "accumulator_dtype"): _DTYPE_GAP,
-  ("nesterov", "accumulator_dtype"): _DTYPE_GAP,
-  ("trace", "accumulator_dtype"): _DTYPE_GAP,
-  ("adam", "mu_dtype"): _DTYPE_GAP,
-  ("adam", "nu_dtype"): _DTYPE_GAP,
-  ("scale_by_adam", "mu_dtype"): _DTYPE_GAP,
-  ("scale_by_adam", "nu_dtype"): _DTYPE_GAP,
-}
+KNOWN_GAPS: dict[tuple[str, ...], str] = {}
 
 
 # ----------------------------------------------------------------------------
@@ -925,11 +867,16 @@ def _cases() -> list[Case]:
   ]:
     factory = factories[call]
     label = "rule: " + ", ".join(
-      f"{k}={'omitted' if v is _OMIT else v!r}" for k, v in kwargs.items()
+      f"{k}={'omitted' if v is _OMIT else _stable_repr(v)}" for k, v in kwargs.items()
     )
     kwargs = {k: v for k, v in {**factory.valid, **kwargs}.items() if v is not _OMIT}
     cases.append(Case(call, factory.make, kwargs, argument, error, label, *named))
   return cases
+
+
+def _stable_repr(value: object) -> str:
+  """repr without memory addresses, so that test ids agree across pytest-xdist workers."""
+  return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
 
 
 CASES = _cases()

@@ -32,6 +32,24 @@ def _learning_rate(
   return blocks if plateau is None else [*blocks, plateau]
 
 
+def _momentum(
+    call: str,
+    learning_rate: base.ScalarOrSchedule,
+    momentum: base.ScalarOrSchedule,
+    nesterov: bool,
+    accumulator_dtype: Any,
+    plateau: Plateau,
+) -> optax.GradientTransformationExtraArgs:
+  """chain(learning rate, [plateau], trace), its arguments checked under ``call``'s name."""
+  v.check_number(call, "momentum", momentum, lower=0, upper=1)
+  v.check_bool(call, "nesterov", nesterov)
+  v.check_dtype(call, "accumulator_dtype", accumulator_dtype)
+  return optax.chain(
+      *_learning_rate(call, learning_rate, plateau),
+      transform.trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
+  )
+
+
 def momentum(
     learning_rate: base.ScalarOrSchedule,
     momentum: base.ScalarOrSchedule = 0.9,
@@ -78,11 +96,7 @@ def momentum(
     >>> print(f"{params['w'][0]:.4f}")
     0.0620
   """
-  v.check_bool("momentum", "nesterov", nesterov)
-  return optax.chain(
-      *_learning_rate("momentum", learning_rate, plateau),
-      transform.trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
-  )
+  return _momentum("momentum", learning_rate, momentum, nesterov, accumulator_dtype, plateau)
 
 
 def nesterov(
@@ -129,16 +143,7 @@ def nesterov(
     >>> print(f"{u[0]:.4f}")
     -0.1900
   """
-  return momentum_fn(
-      learning_rate,
-      momentum,
-      nesterov=True,
-      accumulator_dtype=accumulator_dtype,
-      plateau=plateau,
-  )
-
-
-momentum_fn = momentum
+  return _momentum("nesterov", learning_rate, momentum, True, accumulator_dtype, plateau)
 
 
 def sgd(
@@ -180,14 +185,9 @@ def sgd(
   if momentum is None:
     if nesterov:
       raise ValueError("optx.sgd(nesterov=True) needs momentum=..., got momentum=None")
+    v.check_dtype("sgd", "accumulator_dtype", accumulator_dtype)
     return optax.chain(*_learning_rate("sgd", learning_rate, plateau))
-  return momentum_fn(
-      learning_rate,
-      momentum,
-      nesterov=nesterov,
-      accumulator_dtype=accumulator_dtype,
-      plateau=plateau,
-  )
+  return _momentum("sgd", learning_rate, momentum, nesterov, accumulator_dtype, plateau)
 
 
 def adagrad(
@@ -224,6 +224,8 @@ def adagrad(
     >>> print(f"{u[0]:.4f}")
     -0.0994
   """
+  v.check_number("adagrad", "initial_accumulator_value", initial_accumulator_value, lower=0, schedule_ok=False)
+  v.check_number("adagrad", "eps", eps, lower=0)
   return optax.chain(
       transform.scale_by_rss(initial_accumulator_value, eps),
       *_learning_rate("adagrad", learning_rate, plateau),
@@ -276,6 +278,11 @@ def rmsprop(
     >>> print(f"{u[0]:.4f}")
     -0.0316
   """
+  v.check_number("rmsprop", "decay", decay, lower=0, upper=1)
+  v.check_number("rmsprop", "eps", eps, lower=0)
+  v.check_number("rmsprop", "initial_scale", initial_scale, lower=0, schedule_ok=False)
+  if momentum is not None:
+    v.check_number("rmsprop", "momentum", momentum, lower=0, upper=1)
   v.check_bool("rmsprop", "centered", centered)
   v.check_bool("rmsprop", "nesterov", nesterov)
   if nesterov and momentum is None:
@@ -340,6 +347,12 @@ def adam(
     >>> print(f"{u[0]:.6f}")
     -0.001000
   """
+  v.check_number("adam", "b1", b1, lower=0, upper=1, upper_open=True)
+  v.check_number("adam", "b2", b2, lower=0, upper=1, upper_open=True)
+  v.check_number("adam", "eps", eps, lower=0)
+  v.check_bool("adam", "amsgrad", amsgrad)
+  v.check_dtype("adam", "mu_dtype", mu_dtype)
+  v.check_dtype("adam", "nu_dtype", nu_dtype)
   return optax.chain(
       transform.scale_by_adam(
           b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype

@@ -163,6 +163,7 @@ def trace(
   v.check_number("trace", "decay", decay, lower=0, upper=1)
   v.check_number("trace", "dampening", dampening, lower=0, upper=1)
   v.check_bool("trace", "nesterov", nesterov)
+  v.check_dtype("trace", "accumulator_dtype", accumulator_dtype)
   # Without dampening (a literal 0) the factor is 1: skip one op per leaf.
   undamped = isinstance(dampening, (int, float)) and dampening == 0
 
@@ -503,6 +504,8 @@ def scale_by_adam(
   v.check_number("scale_by_adam", "eps", eps, lower=0)
   v.check_choice("scale_by_adam", "eps_placement", eps_placement, ["inside", "outside", "hat"])
   v.check_bool("scale_by_adam", "amsgrad", amsgrad)
+  v.check_dtype("scale_by_adam", "mu_dtype", mu_dtype)
+  v.check_dtype("scale_by_adam", "nu_dtype", nu_dtype)
 
   def init_fn(params):
     mu = base.zeros_like(params, mu_dtype)

@@ -168,7 +168,10 @@ def PiecewiseConstantDecay(
       f" {len(boundaries) + 1} entries, got {len(values)}"
     )
   for i, b in enumerate(boundaries):
-    v.check_number(call, f"boundaries[{i}]", b, lower=0, schedule_ok=False)
+    # The shifted boundary floor(b) + 1 must still be an int32 step.
+    v.check_number(call, f"boundaries[{i}]", b, lower=0, upper=2**31 - 2, schedule_ok=False)
+  for i, value in enumerate(values):
+    v.check_number(call, f"values[{i}]", value, schedule_ok=False)
   # step <= b  <=>  step < floor(b) + 1 for integer steps: the core's rule
   # (the new value applies at step == boundary) one step later.
   shifted = [math.floor(float(b)) + 1 for b in boundaries]
