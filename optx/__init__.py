@@ -8,8 +8,8 @@ from optx._src.alias import momentum as momentum
 from optx._src.alias import nesterov as nesterov
 from optx._src.alias import rmsprop as rmsprop
 from optx._src.alias import sgd as sgd
-from optx._src.base import Schedule as Schedule
 from optx._src.base import ScalarOrSchedule as ScalarOrSchedule
+from optx._src.base import Schedule as Schedule
 from optx._src.flatten import FlattenState as FlattenState
 from optx._src.flatten import flatten as flatten
 from optx._src.plateau import PlateauConfig as PlateauConfig
@@ -21,7 +21,9 @@ from optx._src.schedules import epoch_schedule as epoch_schedule
 from optx._src.schedules import exponential_schedule as exponential_schedule
 from optx._src.schedules import onecycle_momentum_schedule as onecycle_momentum_schedule
 from optx._src.schedules import onecycle_schedule as onecycle_schedule
-from optx._src.schedules import piecewise_constant_schedule as piecewise_constant_schedule
+from optx._src.schedules import (
+  piecewise_constant_schedule as piecewise_constant_schedule,
+)
 from optx._src.schedules import power_schedule as power_schedule
 from optx._src.sweep import sweep as sweep
 from optx._src.transform import ScaleByAdamState as ScaleByAdamState
@@ -37,49 +39,53 @@ from optx._src.transform import scale_by_rms as scale_by_rms
 from optx._src.transform import scale_by_rss as scale_by_rss
 from optx._src.transform import scale_by_stddev as scale_by_stddev
 from optx._src.transform import trace as trace
-from optx._src.weight_decay import AddDecoupledWeightDecayState as AddDecoupledWeightDecayState
-from optx._src.weight_decay import add_decoupled_weight_decay as add_decoupled_weight_decay
+from optx._src.weight_decay import (
+  AddDecoupledWeightDecayState as AddDecoupledWeightDecayState,
+)
+from optx._src.weight_decay import (
+  add_decoupled_weight_decay as add_decoupled_weight_decay,
+)
 
 __version__ = "0.1.0"
 
 __all__ = (
-    "AddDecoupledWeightDecayState",
-    "FlattenState",
-    "PlateauConfig",
-    "ReduceOnPlateauState",
-    "ScalarOrSchedule",
-    "ScaleByAdamState",
-    "ScaleByAmsgradState",
-    "ScaleByLearningRateState",
-    "ScaleByRmsState",
-    "ScaleByRssState",
-    "ScaleByStddevState",
-    "Schedule",
-    "TraceState",
-    "adagrad",
-    "add_decoupled_weight_decay",
-    "adam",
-    "epoch_schedule",
-    "exponential_schedule",
-    "flatten",
-    "keras",
-    "momentum",
-    "nesterov",
-    "observe",
-    "onecycle_momentum_schedule",
-    "onecycle_schedule",
-    "piecewise_constant_schedule",
-    "plateau_scale",
-    "power_schedule",
-    "reduce_on_plateau",
-    "rmsprop",
-    "scale_by_adam",
-    "scale_by_learning_rate",
-    "scale_by_rms",
-    "scale_by_rss",
-    "scale_by_stddev",
-    "sgd",
-    "sweep",
-    "torch",
-    "trace",
+  "AddDecoupledWeightDecayState",
+  "FlattenState",
+  "PlateauConfig",
+  "ReduceOnPlateauState",
+  "ScalarOrSchedule",
+  "ScaleByAdamState",
+  "ScaleByAmsgradState",
+  "ScaleByLearningRateState",
+  "ScaleByRmsState",
+  "ScaleByRssState",
+  "ScaleByStddevState",
+  "Schedule",
+  "TraceState",
+  "adagrad",
+  "add_decoupled_weight_decay",
+  "adam",
+  "epoch_schedule",
+  "exponential_schedule",
+  "flatten",
+  "keras",
+  "momentum",
+  "nesterov",
+  "observe",
+  "onecycle_momentum_schedule",
+  "onecycle_schedule",
+  "piecewise_constant_schedule",
+  "plateau_scale",
+  "power_schedule",
+  "reduce_on_plateau",
+  "rmsprop",
+  "scale_by_adam",
+  "scale_by_learning_rate",
+  "scale_by_rms",
+  "scale_by_rss",
+  "scale_by_stddev",
+  "sgd",
+  "sweep",
+  "torch",
+  "trace",
 )

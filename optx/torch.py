@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax import core
 from jax.typing import ArrayLike
 
 from optx._src import base
@@ -56,7 +57,7 @@ __all__ = (
 
 def _is_zero(value: Any) -> bool:
   """Whether ``value`` is a concrete zero (schedules and traced values are not)."""
-  if callable(value) or isinstance(value, jax.core.Tracer):
+  if callable(value) or isinstance(value, core.Tracer):
     return False
   try:
     return float(value) == 0.0
@@ -491,12 +492,10 @@ class ReduceLROnPlateau:
     v.check_integer(call, "cooldown", cooldown, lower=0)
     v.check_number(call, "min_lr", min_lr, lower=0, schedule_ok=False)
     v.check_number(call, "eps", eps, lower=0, schedule_ok=False)
-    self.mode, self.factor, self.patience = mode, factor, patience
-    self.threshold, self.threshold_mode, self.cooldown = (
-      threshold,
-      threshold_mode,
-      cooldown,
-    )
+    self.mode: Literal["min", "max"] = mode
+    self.factor, self.patience = factor, patience
+    self.threshold_mode: Literal["rel", "abs"] = threshold_mode
+    self.threshold, self.cooldown = threshold, cooldown
     self.min_lr, self.eps = min_lr, eps
 
   def __repr__(self) -> str:
@@ -704,12 +703,14 @@ def Adagrad(
       f"optx.{call}(lr=OneCycleLR(cycle_momentum=True)): Adagrad has no momentum to"
       " cycle (PyTorch raises too); pass cycle_momentum=False"
     )
-  applied_lr = lr
+  applied_lr: base.ScalarOrSchedule = lr
   if not _is_zero(lr_decay):
 
-    def applied_lr(count):
+    def decayed_lr(count):
       decay = jnp.asarray(lr_decay, jnp.float32)
       return base.value_at(lr, count) / (1 + count.astype(jnp.float32) * decay)
+
+    applied_lr = decayed_lr
 
   return optax.chain(
     *_gradient_prelude(maximize, weight_decay),

@@ -99,11 +99,13 @@ def test_sgd_routes_to_plain_descent_and_momentum():
   def plain(t, theta, g):
     return (theta - lr_np(t) * g,)
 
-  assert_close(run_optx(optx.sgd(lr_jnp), params, grads), run_numpy(plain, params, grads, 0))
   assert_close(
-      run_optx(optx.sgd(lr_jnp, momentum=beta_jnp), params, grads),
-      run_optx(optx.momentum(lr_jnp, beta_jnp), params, grads),
-      rtol=0,
+    run_optx(optx.sgd(lr_jnp), params, grads), run_numpy(plain, params, grads, 0)
+  )
+  assert_close(
+    run_optx(optx.sgd(lr_jnp, momentum=beta_jnp), params, grads),
+    run_optx(optx.momentum(lr_jnp, beta_jnp), params, grads),
+    rtol=0,
   )
 
 
@@ -112,7 +114,10 @@ def test_momentum_differs_from_optax_sgd_under_changing_lr_only():
   params, grads = _params(), _grads()
   ours = run_optx(optx.momentum(lr_jnp, 0.9), params, grads)
   theirs = run_optx(optax.sgd(lr_jnp, momentum=0.9), params, grads)
-  gap = max(np.max(np.abs(a - b)) for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)))
+  gap = max(
+    np.max(np.abs(a - b))
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True)
+  )
   assert gap > 1e-2
 
   def optax_form(t, theta, g, b):  # b = g + mu*b; theta -= lr_t * b
@@ -122,9 +127,9 @@ def test_momentum_differs_from_optax_sgd_under_changing_lr_only():
   assert_close(theirs, run_numpy(optax_form, params, grads, 1))
   # With a constant learning rate the two forms agree.
   assert_close(
-      run_optx(optx.momentum(0.03, 0.9), params, grads),
-      run_optx(optax.sgd(0.03, momentum=0.9), params, grads),
-      rtol=1e-5,
+    run_optx(optx.momentum(0.03, 0.9), params, grads),
+    run_optx(optax.sgd(0.03, momentum=0.9), params, grads),
+    rtol=1e-5,
   )
 
 
@@ -134,7 +139,10 @@ def test_nesterov_update_rule():
     return theta + beta_np(t) * m - lr_np(t) * g, m
 
   params, grads = _params(), _grads()
-  assert_close(run_optx(optx.nesterov(lr_jnp, beta_jnp), params, grads), run_numpy(leaf, params, grads, 1))
+  assert_close(
+    run_optx(optx.nesterov(lr_jnp, beta_jnp), params, grads),
+    run_numpy(leaf, params, grads, 1),
+  )
 
 
 def test_nesterov_reformulation_is_the_seed_look_ahead():
@@ -158,7 +166,9 @@ def test_nesterov_reformulation_is_the_seed_look_ahead():
   for _ in range(100):
     m = beta * m - eta * grad(theta + beta * m)
     theta = theta + m
-    updates, state = tx.update(jnp.asarray(grad(np.asarray(phi, np.float64)), jnp.float32), state)
+    updates, state = tx.update(
+      jnp.asarray(grad(np.asarray(phi, np.float64)), jnp.float32), state
+    )
     phi = optax.apply_updates(phi, updates)
     np.testing.assert_allclose(np.asarray(phi), theta + beta * m, atol=1e-4)
 
@@ -169,7 +179,9 @@ def test_adagrad_matches_seed_equations():
     return theta - lr_np(t) * g / np.sqrt(s + 1e-7), s
 
   params, grads = _params(), _grads()
-  assert_close(run_optx(optx.adagrad(lr_jnp), params, grads), run_numpy(leaf, params, grads, 1))
+  assert_close(
+    run_optx(optx.adagrad(lr_jnp), params, grads), run_numpy(leaf, params, grads, 1)
+  )
 
 
 def test_rmsprop_matches_seed_equations():
@@ -178,7 +190,11 @@ def test_rmsprop_matches_seed_equations():
     return theta - lr_np(t) * g / np.sqrt(s + 1e-7), s
 
   params, grads = _params(), _grads()
-  assert_close(run_optx(optx.rmsprop(lr_jnp), params, grads), run_numpy(leaf, params, grads, 1), rtol=5e-5)
+  assert_close(
+    run_optx(optx.rmsprop(lr_jnp), params, grads),
+    run_numpy(leaf, params, grads, 1),
+    rtol=5e-5,
+  )
 
 
 def test_rmsprop_centered_with_momentum():
@@ -192,7 +208,9 @@ def test_rmsprop_centered_with_momentum():
 
   params, grads = _params(), _grads()
   tx = optx.rmsprop(lr_jnp, decay=0.8, eps=1e-3, centered=True, momentum=beta_jnp)
-  assert_close(run_optx(tx, params, grads), run_numpy(leaf, params, grads, 3), rtol=5e-5)
+  assert_close(
+    run_optx(tx, params, grads), run_numpy(leaf, params, grads, 3), rtol=5e-5
+  )
 
 
 def _adam_leaf(amsgrad):
@@ -212,7 +230,11 @@ def _adam_leaf(amsgrad):
 def test_adam_matches_seed_equations(amsgrad):
   params, grads = _params(), _grads()
   tx = optx.adam(lr_jnp, b1=beta_jnp, b2=0.99, amsgrad=amsgrad)
-  assert_close(run_optx(tx, params, grads), run_numpy(_adam_leaf(amsgrad), params, grads, 3), rtol=5e-5)
+  assert_close(
+    run_optx(tx, params, grads),
+    run_numpy(_adam_leaf(amsgrad), params, grads, 3),
+    rtol=5e-5,
+  )
 
 
 def test_adam_is_optax_adam_with_eps_in_the_root():
@@ -221,7 +243,11 @@ def test_adam_is_optax_adam_with_eps_in_the_root():
   # strict promotion mode of this suite rejects: run optax under the default.
   with jax.numpy_dtype_promotion("standard"):
     theirs = run_optx(optax.adam(lr_jnp, eps=0.0, eps_root=1e-7), params, grads)
-  assert_close(run_optx(optx.adam(lr_jnp), params, grads), jax.tree.map(np.asarray, theirs), rtol=1e-5)
+  assert_close(
+    run_optx(optx.adam(lr_jnp), params, grads),
+    jax.tree.map(np.asarray, theirs),
+    rtol=1e-5,
+  )
 
 
 def test_adam_mu_dtype_keeps_state_in_float32_for_bfloat16_params():

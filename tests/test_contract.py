@@ -11,45 +11,54 @@ import optx
 
 # The optimizers under test: name -> factory of the learning rate.
 REGISTRY = {
-    "sgd": lambda lr: optx.sgd(lr),
-    "momentum": lambda lr: optx.momentum(lr, 0.9),
-    "nesterov": lambda lr: optx.nesterov(lr, 0.9),
-    "momentum_scheduled": lambda lr: optx.momentum(lr, optx.onecycle_momentum_schedule(400)),
-    "adagrad": lambda lr: optx.adagrad(lr),
-    "rmsprop": lambda lr: optx.rmsprop(lr),
-    "rmsprop_centered_momentum": lambda lr: optx.rmsprop(lr, centered=True, momentum=0.5),
-    "adam": lambda lr: optx.adam(lr),
-    "adam_amsgrad": lambda lr: optx.adam(lr, amsgrad=True),
-    "adam_plateau": lambda lr: optx.adam(lr, plateau=optx.reduce_on_plateau()),
-    "keras_sgd": lambda lr: optx.keras.SGD(lr, momentum=0.9, weight_decay=1e-4, clipnorm=10.0),
-    "keras_rmsprop": lambda lr: optx.keras.RMSprop(lr, momentum=0.5, centered=True),
-    "keras_adam": lambda lr: optx.keras.Adam(lr, amsgrad=True, global_clipnorm=10.0),
-    "torch_sgd": lambda lr: optx.torch.SGD(lr, momentum=0.9, dampening=0.1, weight_decay=1e-4),
-    "torch_adagrad": lambda lr: optx.torch.Adagrad(lr, lr_decay=1e-3),
-    "torch_adamw": lambda lr: optx.torch.AdamW(lr, amsgrad=True),
+  "sgd": lambda lr: optx.sgd(lr),
+  "momentum": lambda lr: optx.momentum(lr, 0.9),
+  "nesterov": lambda lr: optx.nesterov(lr, 0.9),
+  "momentum_scheduled": lambda lr: optx.momentum(
+    lr, optx.onecycle_momentum_schedule(400)
+  ),
+  "adagrad": lambda lr: optx.adagrad(lr),
+  "rmsprop": lambda lr: optx.rmsprop(lr),
+  "rmsprop_centered_momentum": lambda lr: optx.rmsprop(lr, centered=True, momentum=0.5),
+  "adam": lambda lr: optx.adam(lr),
+  "adam_amsgrad": lambda lr: optx.adam(lr, amsgrad=True),
+  "adam_plateau": lambda lr: optx.adam(lr, plateau=optx.reduce_on_plateau()),
+  "keras_sgd": lambda lr: optx.keras.SGD(
+    lr, momentum=0.9, weight_decay=1e-4, clipnorm=10.0
+  ),
+  "keras_rmsprop": lambda lr: optx.keras.RMSprop(lr, momentum=0.5, centered=True),
+  "keras_adam": lambda lr: optx.keras.Adam(lr, amsgrad=True, global_clipnorm=10.0),
+  "torch_sgd": lambda lr: optx.torch.SGD(
+    lr, momentum=0.9, dampening=0.1, weight_decay=1e-4
+  ),
+  "torch_adagrad": lambda lr: optx.torch.Adagrad(lr, lr_decay=1e-3),
+  "torch_adamw": lambda lr: optx.torch.AdamW(lr, amsgrad=True),
 }
 NAMES = sorted(REGISTRY)
 # Learning rates that converge on the nested quadratic (the adaptive methods take bigger ones).
 QUADRATIC_LR = {
-    "adagrad": 0.2,
-    "adam": 0.05,
-    "adam_amsgrad": 0.05,
-    "adam_plateau": 0.05,
-    "keras_adam": 0.05,
-    "torch_adagrad": 0.2,
-    "torch_adamw": 0.05,
+  "adagrad": 0.2,
+  "adam": 0.05,
+  "adam_amsgrad": 0.05,
+  "adam_plateau": 0.05,
+  "keras_adam": 0.05,
+  "torch_adagrad": 0.2,
+  "torch_adamw": 0.05,
 }
 
 
 def nested_params(dtype=jnp.float32):
   return {
-      "layer": {"w": jnp.full((3, 2), 1.5, dtype), "b": jnp.full((2,), -1.0, dtype)},
-      "scalars": [jnp.asarray(2.0, dtype), jnp.asarray(-0.5, dtype)],
+    "layer": {"w": jnp.full((3, 2), 1.5, dtype), "b": jnp.full((2,), -1.0, dtype)},
+    "scalars": [jnp.asarray(2.0, dtype), jnp.asarray(-0.5, dtype)],
   }
 
 
 def quadratic(params):
-  return sum(jnp.sum(jnp.arange(1, x.size + 1, dtype=x.dtype).reshape(x.shape) * x**2) for x in jax.tree.leaves(params))
+  return sum(
+    jnp.sum(jnp.arange(1, x.size + 1, dtype=x.dtype).reshape(x.shape) * x**2)
+    for x in jax.tree.leaves(params)
+  )
 
 
 def rosenbrock(params):
@@ -80,19 +89,19 @@ def test_converges_on_a_nested_quadratic(name):
 
 
 ROSENBROCK_LR = {
-    "sgd": 1e-3,
-    "momentum": 1e-4,
-    "nesterov": 1e-4,
-    "momentum_scheduled": 1e-4,
-    "adagrad": 0.04,
-    "adam": 0.01,
-    "adam_amsgrad": 0.01,
-    "adam_plateau": 0.01,
-    "keras_sgd": 1e-4,
-    "keras_adam": 0.01,
-    "torch_sgd": 1e-4,
-    "torch_adagrad": 0.04,
-    "torch_adamw": 0.01,
+  "sgd": 1e-3,
+  "momentum": 1e-4,
+  "nesterov": 1e-4,
+  "momentum_scheduled": 1e-4,
+  "adagrad": 0.04,
+  "adam": 0.01,
+  "adam_amsgrad": 0.01,
+  "adam_plateau": 0.01,
+  "keras_sgd": 1e-4,
+  "keras_adam": 0.01,
+  "torch_sgd": 1e-4,
+  "torch_adagrad": 0.04,
+  "torch_adamw": 0.01,
 }
 
 
@@ -164,9 +173,9 @@ def test_counters_saturate_at_int32_max(name):
   state = tx.init(params)
   assert _counts(state), "every optimizer keeps a step count"
   state = jax.tree.map(
-      lambda s: s._replace(count=jnp.asarray(top - 1, jnp.int32)) if _has_count(s) else s,
-      state,
-      is_leaf=_has_count,
+    lambda s: s._replace(count=jnp.asarray(top - 1, jnp.int32)) if _has_count(s) else s,
+    state,
+    is_leaf=_has_count,
   )
   for _ in range(3):
     updates, state = tx.update(jax.grad(quadratic)(params), state, params)
@@ -184,7 +193,9 @@ def test_composes_with_clipping_and_apply_if_finite(name):
   grads = jax.grad(quadratic)(params)
   updates, state = guarded.update(grads, state, params)
   clipped, _ = optax.clip_by_global_norm(1.0).update(grads, optax.EmptyState())
-  reference, _ = REGISTRY[name](0.01).update(clipped, REGISTRY[name](0.01).init(params), params)
+  reference, _ = REGISTRY[name](0.01).update(
+    clipped, REGISTRY[name](0.01).init(params), params
+  )
   chex.assert_trees_all_close(updates, reference, rtol=1e-6)
   bad = jax.tree.map(lambda g: g * jnp.nan, grads)
   skipped, state2 = guarded.update(bad, state, params)
@@ -195,8 +206,12 @@ def test_composes_with_clipping_and_apply_if_finite(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_constant_schedule_equals_constant(name):
   params = nested_params()
-  constant = _updates_twice(REGISTRY[name](0.01), jax.jit(REGISTRY[name](0.01).update), params)
-  tx = REGISTRY[name](lambda count: jnp.full([], 0.01, jnp.float32) + 0 * count.astype(jnp.float32))
+  constant = _updates_twice(
+    REGISTRY[name](0.01), jax.jit(REGISTRY[name](0.01).update), params
+  )
+  tx = REGISTRY[name](
+    lambda count: jnp.full([], 0.01, jnp.float32) + 0 * count.astype(jnp.float32)
+  )
   scheduled = _updates_twice(tx, jax.jit(tx.update), params)
   chex.assert_trees_all_close(constant[:2], scheduled[:2], rtol=1e-6)
 

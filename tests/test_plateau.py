@@ -9,18 +9,17 @@ import types
 
 import jax
 import jax.numpy as jnp
+import keras  # noqa: E402
 import numpy as np
 import pytest
+import torch  # noqa: E402
 
 import optx
-
-import keras  # noqa: E402
-import torch  # noqa: E402
 
 # Keras 3.15's variables convert to NumPy through an ``__array__`` that NumPy 2
 # flags as deprecated; the warning is Keras's, not optx's.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+  "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
 )
 
 
@@ -37,13 +36,13 @@ def optx_scales(values, **kwargs):
 def keras_scales(values, factor, patience, cooldown, min_delta, mode, min_lr):
   optimizer = keras.optimizers.SGD(learning_rate=1.0)
   callback = keras.callbacks.ReduceLROnPlateau(
-      monitor="val_loss" if mode == "min" else "val_accuracy",
-      factor=factor,
-      patience=patience,
-      cooldown=cooldown,
-      min_delta=min_delta,
-      mode=mode,
-      min_lr=min_lr,
+    monitor="val_loss" if mode == "min" else "val_accuracy",
+    factor=factor,
+    patience=patience,
+    cooldown=cooldown,
+    min_delta=min_delta,
+    mode=mode,
+    min_lr=min_lr,
   )
   callback.set_model(types.SimpleNamespace(optimizer=optimizer))
   callback.on_train_begin()
@@ -55,18 +54,20 @@ def keras_scales(values, factor, patience, cooldown, min_delta, mode, min_lr):
   return np.array(scales)
 
 
-def torch_scales(values, factor, patience, cooldown, threshold, threshold_mode, mode, min_lr):
+def torch_scales(
+  values, factor, patience, cooldown, threshold, threshold_mode, mode, min_lr
+):
   param = torch.nn.Parameter(torch.zeros(1))
   optimizer = torch.optim.SGD([param], lr=1.0)
   scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-      optimizer,
-      mode=mode,
-      factor=factor,
-      patience=patience,
-      threshold=threshold,
-      threshold_mode=threshold_mode,
-      cooldown=cooldown,
-      min_lr=min_lr,
+    optimizer,
+    mode=mode,
+    factor=factor,
+    patience=patience,
+    threshold=threshold,
+    threshold_mode=threshold_mode,
+    cooldown=cooldown,
+    min_lr=min_lr,
   )
   scales = []
   for value in values:
@@ -79,7 +80,9 @@ def sequences():
   rng = np.random.default_rng(0)
   flat = np.ones(40)
   noisy = 1.0 + 0.05 * rng.normal(size=60).cumsum() * 0.1
-  falling = np.concatenate([np.linspace(1.0, 0.5, 10), np.full(20, 0.5), np.linspace(0.5, 0.4, 10)])
+  falling = np.concatenate(
+    [np.linspace(1.0, 0.5, 10), np.full(20, 0.5), np.linspace(0.5, 0.4, 10)]
+  )
   # Improvements smaller than min_delta that add up past it. (optx compares in
   # float32; steps of exactly min_delta / 2 would make float64 ties.)
   tiny_steps = 1.0 - 3e-5 * np.arange(30)
@@ -87,12 +90,12 @@ def sequences():
 
 
 CASES = [
-    dict(factor=0.5, patience=5, cooldown=0),
-    dict(factor=0.5, patience=2, cooldown=0),
-    dict(factor=0.5, patience=2, cooldown=1),
-    dict(factor=0.5, patience=2, cooldown=2),
-    dict(factor=0.1, patience=0, cooldown=3),
-    dict(factor=0.3, patience=3, cooldown=1),
+  dict(factor=0.5, patience=5, cooldown=0),
+  dict(factor=0.5, patience=2, cooldown=0),
+  dict(factor=0.5, patience=2, cooldown=1),
+  dict(factor=0.5, patience=2, cooldown=2),
+  dict(factor=0.1, patience=0, cooldown=3),
+  dict(factor=0.3, patience=3, cooldown=1),
 ]
 
 
@@ -108,7 +111,9 @@ def test_keras_rule_matches_keras_callback(case, name):
 def test_keras_rule_max_mode_and_floor():
   values = np.concatenate([np.linspace(0.5, 0.9, 8), np.full(40, 0.9)])
   expected = keras_scales(values, 0.5, 2, 0, 1e-4, "max", min_lr=0.05)
-  actual = optx_scales(values, factor=0.5, patience=2, min_delta=1e-4, mode="max", min_scale=0.05)
+  actual = optx_scales(
+    values, factor=0.5, patience=2, min_delta=1e-4, mode="max", min_scale=0.05
+  )
   np.testing.assert_allclose(actual, expected, rtol=1e-6)
   assert actual[-1] == pytest.approx(0.05)
 
@@ -126,9 +131,21 @@ def test_keras_reduction_epochs_documented():
 @pytest.mark.parametrize("threshold_mode", ["rel", "abs"])
 def test_torch_rule_matches_torch_scheduler(case, name, threshold_mode):
   values = sequences()[name]
-  expected = torch_scales(values, threshold=1e-4, threshold_mode=threshold_mode, mode="min", min_lr=0.0, **case)
+  expected = torch_scales(
+    values,
+    threshold=1e-4,
+    threshold_mode=threshold_mode,
+    mode="min",
+    min_lr=0.0,
+    **case,
+  )
   actual = optx_scales(
-      values, min_delta=1e-4, threshold_mode=threshold_mode, rule="torch", eps=1e-8, **case
+    values,
+    min_delta=1e-4,
+    threshold_mode=threshold_mode,
+    rule="torch",
+    eps=1e-8,
+    **case,
   )
   np.testing.assert_allclose(actual, expected, rtol=1e-6)
 
@@ -137,8 +154,16 @@ def test_torch_rule_max_mode_and_floor():
   values = np.concatenate([np.linspace(0.5, 0.9, 8), np.full(40, 0.9)])
   expected = torch_scales(values, 0.5, 2, 1, 1e-3, "rel", "max", min_lr=0.05)
   actual = optx_scales(
-      values, factor=0.5, patience=2, cooldown=1, min_delta=1e-3, mode="max",
-      min_scale=0.05, threshold_mode="rel", rule="torch", eps=1e-8,
+    values,
+    factor=0.5,
+    patience=2,
+    cooldown=1,
+    min_delta=1e-3,
+    mode="max",
+    min_scale=0.05,
+    threshold_mode="rel",
+    rule="torch",
+    eps=1e-8,
   )
   np.testing.assert_allclose(actual, expected, rtol=1e-6)
 

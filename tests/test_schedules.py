@@ -27,13 +27,19 @@ def test_power_schedule(power, staircase):
   t = np.arange(0, 60)
   p = np.floor(t / 7) if staircase else t / 7
   expected = 0.1 / (1 + p) ** power
-  np.testing.assert_allclose(evaluate(optx.power_schedule(0.1, 7, power, staircase=staircase), t), expected, rtol=1e-6)
+  np.testing.assert_allclose(
+    evaluate(optx.power_schedule(0.1, 7, power, staircase=staircase), t),
+    expected,
+    rtol=1e-6,
+  )
 
 
 def test_power_schedule_is_keras_legacy_decay():
   """Keras's ``SGD(lr=0.01, decay=1e-4)``: lr / (1 + decay * iterations)."""
   t = np.arange(0, 30_000, 997)
-  np.testing.assert_allclose(evaluate(optx.power_schedule(0.01, 1 / 1e-4), t), 0.01 / (1 + 1e-4 * t), rtol=1e-6)
+  np.testing.assert_allclose(
+    evaluate(optx.power_schedule(0.01, 1 / 1e-4), t), 0.01 / (1 + 1e-4 * t), rtol=1e-6
+  )
 
 
 @pytest.mark.parametrize("staircase", [False, True])
@@ -41,9 +47,13 @@ def test_exponential_schedule(staircase):
   t = np.arange(0, 100)
   p = np.floor(t / 20) if staircase else t / 20
   np.testing.assert_allclose(
-      evaluate(optx.exponential_schedule(0.01, 20, staircase=staircase), t), 0.01 * 0.1**p, rtol=3e-6
+    evaluate(optx.exponential_schedule(0.01, 20, staircase=staircase), t),
+    0.01 * 0.1**p,
+    rtol=3e-6,
   )
-  np.testing.assert_allclose(evaluate(optx.exponential_schedule(2.0, 5, 0.5), t), 2.0 * 0.5 ** (t / 5), rtol=3e-6)
+  np.testing.assert_allclose(
+    evaluate(optx.exponential_schedule(2.0, 5, 0.5), t), 2.0 * 0.5 ** (t / 5), rtol=3e-6
+  )
 
 
 def test_piecewise_constant_new_value_applies_at_the_boundary():
@@ -65,7 +75,9 @@ def test_piecewise_constant_new_value_applies_at_the_boundary():
   assert float(schedule(15)) == pytest.approx(0.001)
 
 
-def geron_one_cycle(iterations, max_rate, start_rate=None, last_iterations=None, last_rate=None):
+def geron_one_cycle(
+  iterations, max_rate, start_rate=None, last_iterations=None, last_rate=None
+):
   """The notebook's ``OneCycleScheduler`` callback, replayed batch by batch."""
   start_rate = start_rate or max_rate / 10
   last_iterations = last_iterations or iterations // 10 + 1
@@ -89,13 +101,25 @@ def geron_one_cycle(iterations, max_rate, start_rate=None, last_iterations=None,
 def test_onecycle_matches_the_seed_notebook():
   # The values the notebook's callback printed for iterations=10, max_rate=1.
   published = [0.1, 0.325, 0.55, 0.775, 1.0, 0.775, 0.55, 0.325, 0.1, 0.05005]
-  np.testing.assert_allclose(evaluate(optx.onecycle_schedule(10, 1.0), np.arange(10)), published, rtol=1e-6)
-  for total, kwargs in [(97, {}), (250, {"start_value": 0.05, "end_value": 1e-5, "final_steps": 30})]:
+  np.testing.assert_allclose(
+    evaluate(optx.onecycle_schedule(10, 1.0), np.arange(10)), published, rtol=1e-6
+  )
+  for total, kwargs in [
+    (97, {}),
+    (250, {"start_value": 0.05, "end_value": 1e-5, "final_steps": 30}),
+  ]:
     expected = geron_one_cycle(
-        total, 0.4, kwargs.get("start_value"), kwargs.get("final_steps"), kwargs.get("end_value")
+      total,
+      0.4,
+      kwargs.get("start_value"),
+      kwargs.get("final_steps"),
+      kwargs.get("end_value"),
     )
     np.testing.assert_allclose(
-        evaluate(optx.onecycle_schedule(total, 0.4, **kwargs), np.arange(total)), expected, rtol=1e-5, atol=1e-9
+      evaluate(optx.onecycle_schedule(total, 0.4, **kwargs), np.arange(total)),
+      expected,
+      rtol=1e-5,
+      atol=1e-9,
     )
 
 
@@ -106,12 +130,18 @@ def test_onecycle_holds_end_value_past_the_horizon():
 
 def test_onecycle_momentum_mirrors_the_rate():
   total = 100
-  lr = evaluate(optx.onecycle_schedule(total, 1.0, start_value=0.1, end_value=0.1), np.arange(total))
-  momentum = evaluate(optx.onecycle_momentum_schedule(total, 0.95, 0.85), np.arange(total))
+  lr = evaluate(
+    optx.onecycle_schedule(total, 1.0, start_value=0.1, end_value=0.1), np.arange(total)
+  )
+  momentum = evaluate(
+    optx.onecycle_momentum_schedule(total, 0.95, 0.85), np.arange(total)
+  )
   # Momentum is an affine, decreasing image of the rate over the two ramps: high when the rate is low.
   half = (total - (total // 10 + 1)) // 2
   ramp = slice(0, 2 * half)
-  np.testing.assert_allclose(momentum[ramp], 0.95 - (lr[ramp] - 0.1) / 0.9 * 0.1, atol=1e-6)
+  np.testing.assert_allclose(
+    momentum[ramp], 0.95 - (lr[ramp] - 0.1) / 0.9 * 0.1, atol=1e-6
+  )
   np.testing.assert_allclose(momentum[2 * half :], 0.95, atol=1e-7)
 
 
@@ -124,8 +154,12 @@ def test_epoch_schedule_runs_the_seed_functions():
 
   steps = np.arange(0, 4000, 37)
   schedule = optx.epoch_schedule(exponential_decay(lr0=0.01, s=20), steps_per_epoch=100)
-  np.testing.assert_allclose(evaluate(schedule, steps), 0.01 * 0.1 ** ((steps // 100) / 20), rtol=2e-6)
-  piecewise = optx.epoch_schedule(optx.piecewise_constant_schedule([5, 15], [0.01, 0.005, 0.001]), 100)
+  np.testing.assert_allclose(
+    evaluate(schedule, steps), 0.01 * 0.1 ** ((steps // 100) / 20), rtol=2e-6
+  )
+  piecewise = optx.epoch_schedule(
+    optx.piecewise_constant_schedule([5, 15], [0.01, 0.005, 0.001]), 100
+  )
   expected = np.where(steps // 100 < 5, 0.01, np.where(steps // 100 < 15, 0.005, 0.001))
   np.testing.assert_allclose(evaluate(piecewise, steps), expected, rtol=1e-7)
 

@@ -20,43 +20,43 @@ Plateau = optax.GradientTransformationExtraArgs | None
 
 
 def _learning_rate(
-    call: str, learning_rate: base.ScalarOrSchedule, plateau: Plateau
+  call: str, learning_rate: base.ScalarOrSchedule, plateau: Plateau
 ) -> list[optax.GradientTransformation]:
   v.check_number(call, "learning_rate", learning_rate, lower=0)
   if plateau is not None and not isinstance(plateau, optax.GradientTransformation):
     raise TypeError(
-        f"optx.{call}(plateau=...) must be an optx.reduce_on_plateau(...)"
-        f" transform, got {plateau!r}"
+      f"optx.{call}(plateau=...) must be an optx.reduce_on_plateau(...)"
+      f" transform, got {plateau!r}"
     )
   blocks = [transform.scale_by_learning_rate(learning_rate)]
   return blocks if plateau is None else [*blocks, plateau]
 
 
 def _momentum(
-    call: str,
-    learning_rate: base.ScalarOrSchedule,
-    momentum: base.ScalarOrSchedule,
-    nesterov: bool,
-    accumulator_dtype: Any,
-    plateau: Plateau,
+  call: str,
+  learning_rate: base.ScalarOrSchedule,
+  momentum: base.ScalarOrSchedule,
+  nesterov: bool,
+  accumulator_dtype: Any,
+  plateau: Plateau,
 ) -> optax.GradientTransformationExtraArgs:
   """chain(learning rate, [plateau], trace), its arguments checked under ``call``'s name."""
   v.check_number(call, "momentum", momentum, lower=0, upper=1)
   v.check_bool(call, "nesterov", nesterov)
   v.check_dtype(call, "accumulator_dtype", accumulator_dtype)
   return optax.chain(
-      *_learning_rate(call, learning_rate, plateau),
-      transform.trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
+    *_learning_rate(call, learning_rate, plateau),
+    transform.trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
   )
 
 
 def momentum(
-    learning_rate: base.ScalarOrSchedule,
-    momentum: base.ScalarOrSchedule = 0.9,
-    *,
-    nesterov: bool = False,
-    accumulator_dtype: Any = None,
-    plateau: Plateau = None,
+  learning_rate: base.ScalarOrSchedule,
+  momentum: base.ScalarOrSchedule = 0.9,
+  *,
+  nesterov: bool = False,
+  accumulator_dtype: Any = None,
+  plateau: Plateau = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Momentum optimization, with the learning rate inside the velocity.
 
@@ -96,15 +96,17 @@ def momentum(
     >>> print(f"{params['w'][0]:.4f}")
     0.0620
   """
-  return _momentum("momentum", learning_rate, momentum, nesterov, accumulator_dtype, plateau)
+  return _momentum(
+    "momentum", learning_rate, momentum, nesterov, accumulator_dtype, plateau
+  )
 
 
 def nesterov(
-    learning_rate: base.ScalarOrSchedule,
-    momentum: base.ScalarOrSchedule = 0.9,
-    *,
-    accumulator_dtype: Any = None,
-    plateau: Plateau = None,
+  learning_rate: base.ScalarOrSchedule,
+  momentum: base.ScalarOrSchedule = 0.9,
+  *,
+  accumulator_dtype: Any = None,
+  plateau: Plateau = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Nesterov momentum: the gradient is taken after the momentum step.
 
@@ -143,16 +145,18 @@ def nesterov(
     >>> print(f"{u[0]:.4f}")
     -0.1900
   """
-  return _momentum("nesterov", learning_rate, momentum, True, accumulator_dtype, plateau)
+  return _momentum(
+    "nesterov", learning_rate, momentum, True, accumulator_dtype, plateau
+  )
 
 
 def sgd(
-    learning_rate: base.ScalarOrSchedule,
-    momentum: base.ScalarOrSchedule | None = None,
-    nesterov: bool = False,
-    *,
-    accumulator_dtype: Any = None,
-    plateau: Plateau = None,
+  learning_rate: base.ScalarOrSchedule,
+  momentum: base.ScalarOrSchedule | None = None,
+  nesterov: bool = False,
+  *,
+  accumulator_dtype: Any = None,
+  plateau: Plateau = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Stochastic gradient descent, with optax's signature.
 
@@ -191,11 +195,11 @@ def sgd(
 
 
 def adagrad(
-    learning_rate: base.ScalarOrSchedule,
-    initial_accumulator_value: float = 0.1,
-    eps: base.ScalarOrSchedule = 1e-7,
-    *,
-    plateau: Plateau = None,
+  learning_rate: base.ScalarOrSchedule,
+  initial_accumulator_value: float = 0.1,
+  eps: base.ScalarOrSchedule = 1e-7,
+  *,
+  plateau: Plateau = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""AdaGrad: per-coordinate rates that shrink with the sum of squared gradients.
 
@@ -224,24 +228,30 @@ def adagrad(
     >>> print(f"{u[0]:.4f}")
     -0.0994
   """
-  v.check_number("adagrad", "initial_accumulator_value", initial_accumulator_value, lower=0, schedule_ok=False)
+  v.check_number(
+    "adagrad",
+    "initial_accumulator_value",
+    initial_accumulator_value,
+    lower=0,
+    schedule_ok=False,
+  )
   v.check_number("adagrad", "eps", eps, lower=0)
   return optax.chain(
-      transform.scale_by_rss(initial_accumulator_value, eps),
-      *_learning_rate("adagrad", learning_rate, plateau),
+    transform.scale_by_rss(initial_accumulator_value, eps),
+    *_learning_rate("adagrad", learning_rate, plateau),
   )
 
 
 def rmsprop(
-    learning_rate: base.ScalarOrSchedule,
-    decay: base.ScalarOrSchedule = 0.9,
-    eps: base.ScalarOrSchedule = 1e-7,
-    *,
-    initial_scale: float = 0.0,
-    centered: bool = False,
-    momentum: base.ScalarOrSchedule | None = None,
-    nesterov: bool = False,
-    plateau: Plateau = None,
+  learning_rate: base.ScalarOrSchedule,
+  decay: base.ScalarOrSchedule = 0.9,
+  eps: base.ScalarOrSchedule = 1e-7,
+  *,
+  initial_scale: float = 0.0,
+  centered: bool = False,
+  momentum: base.ScalarOrSchedule | None = None,
+  nesterov: bool = False,
+  plateau: Plateau = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""RMSProp: divides by the root of a decaying average of squared gradients.
 
@@ -286,11 +296,13 @@ def rmsprop(
   v.check_bool("rmsprop", "centered", centered)
   v.check_bool("rmsprop", "nesterov", nesterov)
   if nesterov and momentum is None:
-    raise ValueError("optx.rmsprop(nesterov=True) needs momentum=..., got momentum=None")
+    raise ValueError(
+      "optx.rmsprop(nesterov=True) needs momentum=..., got momentum=None"
+    )
   scale = transform.scale_by_stddev if centered else transform.scale_by_rms
   blocks = [
-      scale(decay, eps, initial_scale=initial_scale),
-      *_learning_rate("rmsprop", learning_rate, plateau),
+    scale(decay, eps, initial_scale=initial_scale),
+    *_learning_rate("rmsprop", learning_rate, plateau),
   ]
   if momentum is not None:
     blocks.append(transform.trace(momentum, nesterov=nesterov))
@@ -298,15 +310,15 @@ def rmsprop(
 
 
 def adam(
-    learning_rate: base.ScalarOrSchedule,
-    b1: base.ScalarOrSchedule = 0.9,
-    b2: base.ScalarOrSchedule = 0.999,
-    eps: base.ScalarOrSchedule = 1e-7,
-    *,
-    amsgrad: bool = False,
-    mu_dtype: Any = None,
-    nu_dtype: Any = None,
-    plateau: Plateau = None,
+  learning_rate: base.ScalarOrSchedule,
+  b1: base.ScalarOrSchedule = 0.9,
+  b2: base.ScalarOrSchedule = 0.999,
+  eps: base.ScalarOrSchedule = 1e-7,
+  *,
+  amsgrad: bool = False,
+  mu_dtype: Any = None,
+  nu_dtype: Any = None,
+  plateau: Plateau = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam: decaying averages of past gradients and of past squared gradients.
 
@@ -354,8 +366,8 @@ def adam(
   v.check_dtype("adam", "mu_dtype", mu_dtype)
   v.check_dtype("adam", "nu_dtype", nu_dtype)
   return optax.chain(
-      transform.scale_by_adam(
-          b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype
-      ),
-      *_learning_rate("adam", learning_rate, plateau),
+    transform.scale_by_adam(
+      b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+    ),
+    *_learning_rate("adam", learning_rate, plateau),
   )

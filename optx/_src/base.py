@@ -35,8 +35,9 @@ def zero_count() -> jax.Array:
   return jnp.zeros([], jnp.int32)
 
 
-# optax's counter saturates at the int32 maximum instead of wrapping around.
-increment = optax.safe_increment
+def increment(count: jax.Array) -> jax.Array:
+  """``count + 1``, saturating at the dtype's maximum instead of wrapping (optax's)."""
+  return jnp.asarray(optax.safe_increment(count))
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -75,7 +76,7 @@ def check_structure(call: str, updates: Any, state_tree: Any) -> None:
   state_def = jax.tree.structure(state_tree)
   if updates_def != state_def:
     raise ValueError(
-        f"optx.{call}: the updates' tree structure differs from the one the"
-        f" state was initialised with.\n  updates: {updates_def}\n  state:  "
-        f" {state_def}"
+      f"optx.{call}: the updates' tree structure differs from the one the"
+      f" state was initialised with.\n  updates: {updates_def}\n  state:  "
+      f" {state_def}"
     )

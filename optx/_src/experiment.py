@@ -294,7 +294,7 @@ def make_train(run: Run) -> Callable[..., Any]:
     def epoch(carry, batches):
       carry, per_step = jax.lax.scan(step, carry, batches)
       params, opt_state, count = carry
-      val_logits = mlp_apply(params, x_val)
+      val_logits = mlp_apply(params, x_val)  # pyright: ignore[reportArgumentType]
       val_loss = cross_entropy(val_logits, y_val)
       # Performance scheduling: one measurement per epoch, inside the scan.
       opt_state = optx.observe(opt_state, val_loss)

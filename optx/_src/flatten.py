@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 from typing import NamedTuple
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -128,6 +129,9 @@ def flatten(
     flat_updates, inner_state = inner.update(
       _flat(updates, max_leaf_size), state.inner_state, flat_params, **extra_args
     )
+    flat_updates = cast(
+      dict[str, jax.Array], flat_updates
+    )  # inner keeps _flat's layout
     return _unflat(flat_updates, updates, max_leaf_size), FlattenState(inner_state)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)

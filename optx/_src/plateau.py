@@ -16,7 +16,9 @@ hyperparameters must live in the state for ``observe`` to need nothing else.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any
+from typing import Literal
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,16 +63,16 @@ class ReduceOnPlateauState(NamedTuple):
 
 
 def reduce_on_plateau(
-    factor: ArrayLike = 0.5,
-    patience: int = 5,
-    *,
-    min_delta: ArrayLike = 1e-4,
-    mode: Literal["min", "max"] = "min",
-    cooldown: int = 0,
-    min_scale: ArrayLike = 0.0,
-    threshold_mode: Literal["abs", "rel"] = "abs",
-    rule: Literal["keras", "torch"] = "keras",
-    eps: ArrayLike = 0.0,
+  factor: ArrayLike = 0.5,
+  patience: int = 5,
+  *,
+  min_delta: ArrayLike = 1e-4,
+  mode: Literal["min", "max"] = "min",
+  cooldown: int = 0,
+  min_scale: ArrayLike = 0.0,
+  threshold_mode: Literal["abs", "rel"] = "abs",
+  rule: Literal["keras", "torch"] = "keras",
+  eps: ArrayLike = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Performance scheduling: scales updates down when a measurement plateaus.
 
@@ -119,7 +121,16 @@ def reduce_on_plateau(
     -0.0500
   """
   call = "reduce_on_plateau"
-  v.check_number(call, "factor", factor, lower=0, upper=1, lower_open=True, upper_open=True, schedule_ok=False)
+  v.check_number(
+    call,
+    "factor",
+    factor,
+    lower=0,
+    upper=1,
+    lower_open=True,
+    upper_open=True,
+    schedule_ok=False,
+  )
   v.check_integer(call, "patience", patience, lower=0)
   v.check_number(call, "min_delta", min_delta, lower=0, schedule_ok=False)
   v.check_choice(call, "mode", mode, ["min", "max"])
@@ -133,22 +144,22 @@ def reduce_on_plateau(
     del params
     maximize = mode == "max"
     config = PlateauConfig(
-        factor=jnp.asarray(factor, jnp.float32),
-        patience=jnp.asarray(patience, jnp.int32),
-        min_delta=jnp.asarray(min_delta, jnp.float32),
-        cooldown=jnp.asarray(cooldown, jnp.int32),
-        min_scale=jnp.asarray(min_scale, jnp.float32),
-        maximize=jnp.asarray(maximize),
-        relative=jnp.asarray(threshold_mode == "rel"),
-        torch_rule=jnp.asarray(rule == "torch"),
-        eps=jnp.asarray(eps, jnp.float32),
+      factor=jnp.asarray(factor, jnp.float32),
+      patience=jnp.asarray(patience, jnp.int32),
+      min_delta=jnp.asarray(min_delta, jnp.float32),
+      cooldown=jnp.asarray(cooldown, jnp.int32),
+      min_scale=jnp.asarray(min_scale, jnp.float32),
+      maximize=jnp.asarray(maximize),
+      relative=jnp.asarray(threshold_mode == "rel"),
+      torch_rule=jnp.asarray(rule == "torch"),
+      eps=jnp.asarray(eps, jnp.float32),
     )
     return ReduceOnPlateauState(
-        scale=jnp.ones([], jnp.float32),
-        best=jnp.asarray(-jnp.inf if maximize else jnp.inf, jnp.float32),
-        wait=jnp.zeros([], jnp.int32),
-        cooldown_counter=jnp.zeros([], jnp.int32),
-        config=config,
+      scale=jnp.ones([], jnp.float32),
+      best=jnp.asarray(-jnp.inf if maximize else jnp.inf, jnp.float32),
+      wait=jnp.zeros([], jnp.int32),
+      cooldown_counter=jnp.zeros([], jnp.int32),
+      config=config,
     )
 
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
@@ -184,30 +195,32 @@ def _record(state: ReduceOnPlateauState, value: ArrayLike) -> ReduceOnPlateauSta
   k_in_cooldown = k_cooldown > 0
   k_wait = jnp.where(was_in_cooldown, 0, state.wait)
   k_wait = jnp.where(improved | k_in_cooldown, 0, base.increment(k_wait))
-  k_reduce = ~improved & ~k_in_cooldown & (k_wait >= c.patience) & (
-      state.scale > c.min_scale
+  k_reduce = (
+    ~improved & ~k_in_cooldown & (k_wait >= c.patience) & (state.scale > c.min_scale)
   )
   keras = ReduceOnPlateauState(
-      scale=jnp.where(k_reduce, reduced_scale, state.scale),
-      best=best,
-      wait=jnp.where(k_reduce, 0, k_wait),
-      cooldown_counter=jnp.where(k_reduce, c.cooldown, k_cooldown),
-      config=c,
+    scale=jnp.where(k_reduce, reduced_scale, state.scale),
+    best=best,
+    wait=jnp.where(k_reduce, 0, k_wait),
+    cooldown_counter=jnp.where(k_reduce, c.cooldown, k_cooldown),
+    config=c,
   )
 
   # PyTorch: count first, then cooldown resets the count, reduce when > patience.
   t_wait = jnp.where(improved, 0, base.increment(state.wait))
   t_in_cooldown = state.cooldown_counter > 0
   t_wait = jnp.where(t_in_cooldown, 0, t_wait)
-  t_cooldown = jnp.where(t_in_cooldown, state.cooldown_counter - 1, state.cooldown_counter)
+  t_cooldown = jnp.where(
+    t_in_cooldown, state.cooldown_counter - 1, state.cooldown_counter
+  )
   t_reduce = t_wait > c.patience
   t_apply = t_reduce & (state.scale - reduced_scale > c.eps)
   torch = ReduceOnPlateauState(
-      scale=jnp.where(t_apply, reduced_scale, state.scale),
-      best=best,
-      wait=jnp.where(t_reduce, 0, t_wait),
-      cooldown_counter=jnp.where(t_reduce, c.cooldown, t_cooldown),
-      config=c,
+    scale=jnp.where(t_apply, reduced_scale, state.scale),
+    best=best,
+    wait=jnp.where(t_reduce, 0, t_wait),
+    cooldown_counter=jnp.where(t_reduce, c.cooldown, t_cooldown),
+    config=c,
   )
 
   new = jax.tree.map(lambda a, b: jnp.where(c.torch_rule, a, b), torch, keras)
@@ -220,7 +233,7 @@ def _is_plateau(x: Any) -> bool:
 
 
 def observe(
-    opt_state: optax.OptState, value: ArrayLike, *, axis_name: Any = None
+  opt_state: optax.OptState, value: ArrayLike, *, axis_name: Any = None
 ) -> optax.OptState:
   r"""Records one measurement into every plateau state inside ``opt_state``.
 
@@ -249,9 +262,9 @@ def observe(
   if axis_name is not None:
     value = jax.lax.pmean(jnp.asarray(value, jnp.float32), axis_name)
   return jax.tree.map(
-      lambda s: _record(s, value) if _is_plateau(s) else s,
-      opt_state,
-      is_leaf=_is_plateau,
+    lambda s: _record(s, value) if _is_plateau(s) else s,
+    opt_state,
+    is_leaf=_is_plateau,
   )
 
 
@@ -265,9 +278,7 @@ def plateau_scale(opt_state: optax.OptState) -> jax.Array:
     1.0
   """
   scales = [
-      s.scale
-      for s in jax.tree.leaves(opt_state, is_leaf=_is_plateau)
-      if _is_plateau(s)
+    s.scale for s in jax.tree.leaves(opt_state, is_leaf=_is_plateau) if _is_plateau(s)
   ]
   result = jnp.ones([], jnp.float32)
   for scale in scales:

@@ -14,11 +14,14 @@ frameworks optx reproduces each place it differently.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any
+from typing import Literal
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike
 
 from optx._src import base
 from optx._src import validation as v
@@ -27,9 +30,7 @@ EpsPlacement = Literal["inside", "outside"]
 AdamEpsPlacement = Literal["inside", "outside", "hat"]
 
 
-def _scaled_sqrt_inverse(
-    s: jax.Array, eps: jax.Array, placement: str
-) -> jax.Array:
+def _scaled_sqrt_inverse(s: jax.Array, eps: jax.Array, placement: str) -> jax.Array:
   """``1/√(s + ε)`` ("inside", the seed's) or ``1/(√s + ε)`` ("outside")."""
   if placement == "inside":
     return jax.lax.rsqrt(s + eps)
@@ -65,7 +66,7 @@ class ScaleByLearningRateState(NamedTuple):
 
 
 def scale_by_learning_rate(
-    learning_rate: base.ScalarOrSchedule, *, flip_sign: bool = True
+  learning_rate: base.ScalarOrSchedule, *, flip_sign: bool = True
 ) -> optax.GradientTransformation:
   r"""Scales the updates by the learning rate, negated for descent.
 
@@ -121,11 +122,11 @@ class TraceState(NamedTuple):
 
 
 def trace(
-    decay: base.ScalarOrSchedule,
-    *,
-    nesterov: bool = False,
-    dampening: base.ScalarOrSchedule = 0.0,
-    accumulator_dtype: Any = None,
+  decay: base.ScalarOrSchedule,
+  *,
+  nesterov: bool = False,
+  dampening: base.ScalarOrSchedule = 0.0,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
   r"""Accumulates updates into a momentum buffer.
 
@@ -169,7 +170,7 @@ def trace(
 
   def init_fn(params):
     return TraceState(
-        count=base.zero_count(), trace=base.zeros_like(params, accumulator_dtype)
+      count=base.zero_count(), trace=base.zeros_like(params, accumulator_dtype)
     )
 
   def update_fn(updates, state, params=None):
@@ -217,10 +218,10 @@ class ScaleByRssState(NamedTuple):
 
 
 def scale_by_rss(
-    initial_accumulator_value: base.ScalarOrSchedule = 0.1,
-    eps: base.ScalarOrSchedule = 1e-7,
-    *,
-    eps_placement: EpsPlacement = "inside",
+  initial_accumulator_value: ArrayLike = 0.1,
+  eps: base.ScalarOrSchedule = 1e-7,
+  *,
+  eps_placement: EpsPlacement = "inside",
 ) -> optax.GradientTransformation:
   r"""Divides by the root of the sum of past squared gradients (AdaGrad).
 
@@ -250,14 +251,20 @@ def scale_by_rss(
     >>> print(f"{u[0]:.4f}")
     0.8000
   """
-  v.check_number("scale_by_rss", "initial_accumulator_value", initial_accumulator_value, lower=0, schedule_ok=False)
+  v.check_number(
+    "scale_by_rss",
+    "initial_accumulator_value",
+    initial_accumulator_value,
+    lower=0,
+    schedule_ok=False,
+  )
   v.check_number("scale_by_rss", "eps", eps, lower=0)
   v.check_choice("scale_by_rss", "eps_placement", eps_placement, ["inside", "outside"])
 
   def init_fn(params):
     return ScaleByRssState(
-        count=base.zero_count(),
-        sum_of_squares=base.full_like(params, initial_accumulator_value),
+      count=base.zero_count(),
+      sum_of_squares=base.full_like(params, initial_accumulator_value),
     )
 
   def update_fn(updates, state, params=None):
@@ -270,7 +277,7 @@ def scale_by_rss(
       return g * _scaled_sqrt_inverse(s, epsilon(s.dtype), eps_placement), s
 
     updates, sum_of_squares = _unzip(
-        jax.tree.map(leaf, updates, state.sum_of_squares), updates, 2
+      jax.tree.map(leaf, updates, state.sum_of_squares), updates, 2
     )
     return updates, ScaleByRssState(base.increment(state.count), sum_of_squares)
 
@@ -297,11 +304,11 @@ class ScaleByStddevState(NamedTuple):
 
 
 def scale_by_rms(
-    decay: base.ScalarOrSchedule = 0.9,
-    eps: base.ScalarOrSchedule = 1e-7,
-    *,
-    initial_scale: float = 0.0,
-    eps_placement: EpsPlacement = "inside",
+  decay: base.ScalarOrSchedule = 0.9,
+  eps: base.ScalarOrSchedule = 1e-7,
+  *,
+  initial_scale: float = 0.0,
+  eps_placement: EpsPlacement = "inside",
 ) -> optax.GradientTransformation:
   r"""Divides by the root of a decaying average of squared gradients (RMSProp).
 
@@ -333,7 +340,9 @@ def scale_by_rms(
   """
   v.check_number("scale_by_rms", "decay", decay, lower=0, upper=1)
   v.check_number("scale_by_rms", "eps", eps, lower=0)
-  v.check_number("scale_by_rms", "initial_scale", initial_scale, lower=0, schedule_ok=False)
+  v.check_number(
+    "scale_by_rms", "initial_scale", initial_scale, lower=0, schedule_ok=False
+  )
   v.check_choice("scale_by_rms", "eps_placement", eps_placement, ["inside", "outside"])
 
   def init_fn(params):
@@ -344,7 +353,9 @@ def scale_by_rms(
     base.check_structure("scale_by_rms", updates, state.nu)
     beta = base.value_at(decay, state.count)
     epsilon = _per_dtype(base.value_at(eps, state.count).astype)
-    coefficients = _per_dtype(lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype)))
+    coefficients = _per_dtype(
+      lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype))
+    )
 
     def leaf(g, s):
       b, one_minus_b = coefficients(s.dtype)
@@ -358,11 +369,11 @@ def scale_by_rms(
 
 
 def scale_by_stddev(
-    decay: base.ScalarOrSchedule = 0.9,
-    eps: base.ScalarOrSchedule = 1e-7,
-    *,
-    initial_scale: float = 0.0,
-    eps_placement: EpsPlacement = "inside",
+  decay: base.ScalarOrSchedule = 0.9,
+  eps: base.ScalarOrSchedule = 1e-7,
+  *,
+  initial_scale: float = 0.0,
+  eps_placement: EpsPlacement = "inside",
 ) -> optax.GradientTransformation:
   r"""Centered RMSProp: divides by a running estimate of the gradients' stddev.
 
@@ -395,12 +406,16 @@ def scale_by_stddev(
   """
   v.check_number("scale_by_stddev", "decay", decay, lower=0, upper=1)
   v.check_number("scale_by_stddev", "eps", eps, lower=0)
-  v.check_number("scale_by_stddev", "initial_scale", initial_scale, lower=0, schedule_ok=False)
-  v.check_choice("scale_by_stddev", "eps_placement", eps_placement, ["inside", "outside"])
+  v.check_number(
+    "scale_by_stddev", "initial_scale", initial_scale, lower=0, schedule_ok=False
+  )
+  v.check_choice(
+    "scale_by_stddev", "eps_placement", eps_placement, ["inside", "outside"]
+  )
 
   def init_fn(params):
     return ScaleByStddevState(
-        base.zero_count(), base.zeros_like(params), base.full_like(params, initial_scale)
+      base.zero_count(), base.zeros_like(params), base.full_like(params, initial_scale)
     )
 
   def update_fn(updates, state, params=None):
@@ -408,7 +423,9 @@ def scale_by_stddev(
     base.check_structure("scale_by_stddev", updates, state.nu)
     beta = base.value_at(decay, state.count)
     epsilon = _per_dtype(base.value_at(eps, state.count).astype)
-    coefficients = _per_dtype(lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype)))
+    coefficients = _per_dtype(
+      lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype))
+    )
 
     def leaf(g, a, s):
       b, one_minus_b = coefficients(s.dtype)
@@ -418,7 +435,7 @@ def scale_by_stddev(
       return u, a, s
 
     updates, mu, nu = _unzip(
-        jax.tree.map(leaf, updates, state.mu, state.nu), updates, 3
+      jax.tree.map(leaf, updates, state.mu, state.nu), updates, 3
     )
     return updates, ScaleByStddevState(base.increment(state.count), mu, nu)
 
@@ -447,14 +464,14 @@ class ScaleByAmsgradState(NamedTuple):
 
 
 def scale_by_adam(
-    b1: base.ScalarOrSchedule = 0.9,
-    b2: base.ScalarOrSchedule = 0.999,
-    eps: base.ScalarOrSchedule = 1e-7,
-    *,
-    eps_placement: AdamEpsPlacement = "inside",
-    amsgrad: bool = False,
-    mu_dtype: Any = None,
-    nu_dtype: Any = None,
+  b1: base.ScalarOrSchedule = 0.9,
+  b2: base.ScalarOrSchedule = 0.999,
+  eps: base.ScalarOrSchedule = 1e-7,
+  *,
+  eps_placement: AdamEpsPlacement = "inside",
+  amsgrad: bool = False,
+  mu_dtype: Any = None,
+  nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
   r"""Rescales updates with Adam's bias-corrected moment estimates.
 
@@ -502,7 +519,9 @@ def scale_by_adam(
   v.check_number("scale_by_adam", "b1", b1, lower=0, upper=1, upper_open=True)
   v.check_number("scale_by_adam", "b2", b2, lower=0, upper=1, upper_open=True)
   v.check_number("scale_by_adam", "eps", eps, lower=0)
-  v.check_choice("scale_by_adam", "eps_placement", eps_placement, ["inside", "outside", "hat"])
+  v.check_choice(
+    "scale_by_adam", "eps_placement", eps_placement, ["inside", "outside", "hat"]
+  )
   v.check_bool("scale_by_adam", "amsgrad", amsgrad)
   v.check_dtype("scale_by_adam", "mu_dtype", mu_dtype)
   v.check_dtype("scale_by_adam", "nu_dtype", nu_dtype)
@@ -511,7 +530,9 @@ def scale_by_adam(
     mu = base.zeros_like(params, mu_dtype)
     nu = base.zeros_like(params, nu_dtype)
     if amsgrad:
-      return ScaleByAmsgradState(base.zero_count(), mu, nu, base.zeros_like(params, nu_dtype))
+      return ScaleByAmsgradState(
+        base.zero_count(), mu, nu, base.zeros_like(params, nu_dtype)
+      )
     return ScaleByAdamState(base.zero_count(), mu, nu)
 
   def update_fn(updates, state, params=None):
@@ -530,7 +551,11 @@ def scale_by_adam(
     one_minus_b1 = _per_dtype((1 - beta1).astype)
     one_minus_b2 = _per_dtype((1 - beta2).astype)
     scalars = _per_dtype(
-        lambda dtype: (inv_bc1.astype(dtype), inv_bc2.astype(dtype), epsilon.astype(dtype))
+      lambda dtype: (
+        inv_bc1.astype(dtype),
+        inv_bc2.astype(dtype),
+        epsilon.astype(dtype),
+      )
     )
 
     def moments(g, m, s):
@@ -557,7 +582,9 @@ def scale_by_adam(
         return direction(g, m, s_max), m, s, s_max
 
       updates, mu, nu, nu_max = _unzip(
-          jax.tree.map(amsgrad_leaf, updates, state.mu, state.nu, state.nu_max), updates, 4
+        jax.tree.map(amsgrad_leaf, updates, state.mu, state.nu, state.nu_max),
+        updates,
+        4,
       )
       return updates, ScaleByAmsgradState(base.increment(state.count), mu, nu, nu_max)
 
@@ -565,7 +592,9 @@ def scale_by_adam(
       m, s = moments(g, m, s)
       return direction(g, m, s), m, s
 
-    updates, mu, nu = _unzip(jax.tree.map(leaf, updates, state.mu, state.nu), updates, 3)
+    updates, mu, nu = _unzip(
+      jax.tree.map(leaf, updates, state.mu, state.nu), updates, 3
+    )
     return updates, ScaleByAdamState(base.increment(state.count), mu, nu)
 
   return optax.GradientTransformation(init_fn, update_fn)

@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import core
 
 # Hyperparameters live in float32 and step counts in int32 (see base.py), so a
 # value outside these ranges would become inf or overflow later, far from the
@@ -23,7 +24,7 @@ _INT32 = np.iinfo(np.int32)
 
 
 def _is_traced(value: Any) -> bool:
-  return isinstance(value, jax.core.Tracer)
+  return isinstance(value, core.Tracer)
 
 
 def _concrete_scalar(call: str, name: str, value: Any, what: str) -> float | None:
@@ -36,7 +37,7 @@ def _concrete_scalar(call: str, name: str, value: Any, what: str) -> float | Non
     try:
       return float(value)
     except OverflowError:  # an int beyond float64, e.g. 10**400
-      return math.inf if value > 0 else -math.inf
+      return math.inf if value > 0 else -math.inf  # pyright: ignore[reportOperatorIssue]
   if _is_traced(value):
     return None
   if isinstance(value, (np.ndarray, np.generic, jax.Array)):

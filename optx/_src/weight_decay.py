@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 import jax
 import optax
@@ -19,10 +20,10 @@ class AddDecoupledWeightDecayState(NamedTuple):
 
 
 def add_decoupled_weight_decay(
-    weight_decay: base.ScalarOrSchedule,
-    learning_rate: base.ScalarOrSchedule,
-    *,
-    mask: Any | Callable[[optax.Params], Any] | None = None,
+  weight_decay: base.ScalarOrSchedule,
+  learning_rate: base.ScalarOrSchedule,
+  *,
+  mask: Any | Callable[[optax.Params], Any] | None = None,
 ) -> optax.GradientTransformation:
   r"""Adds the decoupled weight-decay step to the updates.
 
@@ -62,14 +63,14 @@ def add_decoupled_weight_decay(
   def update_fn(updates, state, params=None):
     if params is None:
       raise ValueError(
-          "optx.add_decoupled_weight_decay needs params: call update(updates,"
-          " state, params)"
+        "optx.add_decoupled_weight_decay needs params: call update(updates,"
+        " state, params)"
       )
     decay = base.value_at(learning_rate, state.count) * base.value_at(
-        weight_decay, state.count
+      weight_decay, state.count
     )
     updates = jax.tree.map(
-        lambda u, p: u - decay.astype(u.dtype) * p.astype(u.dtype), updates, params
+      lambda u, p: u - decay.astype(u.dtype) * p.astype(u.dtype), updates, params
     )
     return updates, AddDecoupledWeightDecayState(base.increment(state.count))
 

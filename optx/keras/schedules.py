@@ -169,7 +169,9 @@ def PiecewiseConstantDecay(
     )
   for i, b in enumerate(boundaries):
     # The shifted boundary floor(b) + 1 must still be an int32 step.
-    v.check_number(call, f"boundaries[{i}]", b, lower=0, upper=2**31 - 2, schedule_ok=False)
+    v.check_number(
+      call, f"boundaries[{i}]", b, lower=0, upper=2**31 - 2, schedule_ok=False
+    )
   for i, value in enumerate(values):
     v.check_number(call, f"values[{i}]", value, schedule_ok=False)
   # step <= b  <=>  step < floor(b) + 1 for integer steps: the core's rule
