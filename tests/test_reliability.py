@@ -1,6 +1,6 @@
 """Reliability: non-finite values, counters, long runs, precision, determinism.
 
-Each test keeps one promise of ``docs/guarantees.md``. Oracles are float64
+Each test keeps one promise of the README's "Guarantees" section. Oracles are float64
 NumPy closed forms written here, IEEE arithmetic reasoned from the update
 rules, and runs of the same optimizer on inputs that avoid the fault.
 """
