@@ -507,8 +507,9 @@ class ReduceLROnPlateau:
   ) -> optax.GradientTransformationExtraArgs:
     """The :func:`optx.reduce_on_plateau` transform for an optimizer whose rate is ``lr``.
 
-    ``min_lr`` and ``eps`` become multipliers of ``lr`` (of its value at step 0
-    when ``lr`` is a schedule). The optimizers of this module call it for you.
+    ``min_lr`` and ``eps`` become multipliers of ``lr`` (``eps`` of its value at
+    step 0 when ``lr`` is a schedule, where ``min_lr`` must be 0). The
+    optimizers of this module call it for you.
 
     Examples:
       >>> import optx
@@ -517,6 +518,13 @@ class ReduceLROnPlateau:
       >>> print(f"{state.config.min_scale:.4f}")
       0.1000
     """
+    if callable(lr) and not _is_zero(self.min_lr):
+      # The floor is an absolute rate; under a schedule it is no fixed
+      # multiple of the rate, and a multiple of lr(0) would differ silently.
+      raise ValueError(
+        "optx.torch.ReduceLROnPlateau(min_lr=...) must be 0 when the optimizer's"
+        f" lr is a schedule, got min_lr={self.min_lr}"
+      )
     lr0 = base.value_at(lr, base.zero_count())
     safe = jnp.where(lr0 > 0, lr0, 1.0)
     # min_lr above lr never reduces (PyTorch's max(...) then raises the rate,

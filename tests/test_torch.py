@@ -649,3 +649,17 @@ def test_updates_keep_bfloat16_and_never_retrace(make):
   assert len(traces) == 1
   assert all(u.dtype == jnp.bfloat16 for u in jax.tree.leaves(updates))
   assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(params))
+
+
+def test_plateau_floor_under_a_schedule_is_refused():
+  """An absolute min_lr is no fixed multiple of a scheduled rate: refused, not approximated."""
+  with pytest.raises(ValueError, match=r"optx.torch.ReduceLROnPlateau\(min_lr=...\)"):
+    optx.torch.SGD(
+      lr=optx.torch.ExponentialLR(0.1, 0.99),
+      plateau=optx.torch.ReduceLROnPlateau(min_lr=0.01),
+    )
+  # A zero floor with a schedule, and any floor with a constant rate, are fine.
+  optx.torch.SGD(
+    lr=optx.torch.ExponentialLR(0.1, 0.99), plateau=optx.torch.ReduceLROnPlateau()
+  )
+  optx.torch.SGD(lr=0.1, plateau=optx.torch.ReduceLROnPlateau(min_lr=0.01))
