@@ -6,6 +6,8 @@ path's, leaf for leaf, over several jitted steps, with mixed dtypes, scalar
 leaves and ``None`` leaves, schedules, plateau and weight decay.
 """
 
+import re
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -160,3 +162,59 @@ def test_flatten_of_an_empty_tree():
 def test_flatten_rejects_a_non_transformation():
   with pytest.raises(TypeError, match=r"optx\.flatten\(inner=\.\.\.\)"):
     optx.flatten(optx.adam)
+
+
+def test_flatten_of_many_leaves_of_mixed_sizes_equals_the_plain_path():
+  # 237 small leaves: three levels of grouped concatenation and one opaque
+  # offset per leaf; sizes vary so that a wrong offset shows.
+  rng = np.random.default_rng(3)
+  params = {
+    f"p{i:03d}": jnp.asarray(rng.standard_normal((1 + i % 7, 1 + i % 3)), jnp.float32)
+    for i in range(237)
+  }
+  params["half"] = [
+    jnp.asarray(rng.standard_normal(5 + i), jnp.bfloat16) for i in range(12)
+  ]
+  plain, _ = run(optx.adam(0.01), params, steps=3)
+  flat, state = run(optx.flatten(optx.adam(0.01)), params, steps=3)
+  chex.assert_trees_all_close(flat, plain, rtol=1e-6, atol=1e-7)
+  assert int(state.count) == 3
+
+
+def test_flatten_count_saturates():
+  params = {"a": jnp.ones(3), "b": jnp.ones(2)}
+  tx = optx.flatten(optx.sgd(0.1))
+  state = tx.init(params)._replace(count=jnp.asarray(np.iinfo(np.int32).max, jnp.int32))
+  updates, state = tx.update(params, state)
+  assert int(state.count) == np.iinfo(np.int32).max
+  chex.assert_trees_all_close(
+    updates, {"a": -0.1 * jnp.ones(3), "b": -0.1 * jnp.ones(2)}
+  )
+
+
+def _kernel_bodies(hlo_text):
+  """The distinct fused computations of a compiled module, names stripped."""
+  bodies = re.findall(
+    r"^%fused_computation[\w.]* (\(.*?\)) -> (.*?) \{\n(.*?)\n\}", hlo_text, re.S | re.M
+  )
+  strip = lambda text: re.sub(r"[\w.]+:", "", re.sub(r"%[\w.]+", "%", text))
+  return [
+    strip(params) + out + re.sub(r", metadata=\{[^}]*\}", "", strip(body))
+    for params, out, body in bodies
+  ]
+
+
+def test_flatten_slices_of_equal_leaves_are_one_kernel():
+  # The compile-time property behind optx.flatten's offsets: 300 leaves of one
+  # shape get one slicing kernel, not 300 (XLA compiles kernels one by one).
+  params = {f"p{i:03d}": jnp.ones(16) for i in range(300)}
+  tx = optx.flatten(optx.momentum(0.1, 0.9))
+
+  def step(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  hlo = jax.jit(step).lower(params, tx.init(params), params).compile().as_text()
+  bodies = _kernel_bodies(hlo)
+  assert len(bodies) >= 300
+  assert len(set(bodies)) <= 10, len(set(bodies))
