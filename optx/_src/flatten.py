@@ -111,9 +111,21 @@ def _unflat(
     pieces.append(None)
   offsets: Any = [offset for _, _, offset, _ in cuts]
   if len(cuts) > 1 and max(ends.values()) < 2**31:  # int32 offsets
-    offsets = _opaque(offsets, count)
+    # One hidden offset per ten leaves, the others as constant steps from it:
+    # equal leaves still share one kernel per step (ten kernels), and the loop
+    # carries a tenth of the values (2000 leaves: 1.8 s to compile, not 3.6 s).
+    firsts = offsets[::_FAN_IN]
+    bases = _opaque(firsts, count)
+    steps = [offset - firsts[i // _FAN_IN] for i, offset in enumerate(offsets)]
+    offsets = [
+      bases[i // _FAN_IN] + step if step else bases[i // _FAN_IN]
+      for i, step in enumerate(steps)
+    ]
   for (index, name, _, size), offset in zip(cuts, offsets, strict=True):
-    piece = jax.lax.dynamic_slice_in_dim(flat[name], offset, size)
+    # Offsets are never negative: no wrap-around code in every leaf's kernel.
+    piece = jax.lax.dynamic_slice_in_dim(
+      flat[name], offset, size, allow_negative_indices=False
+    )
     pieces[index] = piece.reshape(leaves[index].shape)
   return treedef.unflatten(pieces)
 
