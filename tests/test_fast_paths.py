@@ -165,8 +165,10 @@ def test_flatten_rejects_a_non_transformation():
 
 
 def test_flatten_of_many_leaves_of_mixed_sizes_equals_the_plain_path():
-  # 237 small leaves: three levels of grouped concatenation and one opaque
-  # offset per leaf; sizes vary so that a wrong offset shows.
+  # 249 small leaves of varied sizes, so that a wrong offset shows: three
+  # levels of grouped concatenation, and hidden offsets every ten leaves with
+  # one group spanning the bfloat16 and float32 buffers (the 12 "half" leaves
+  # come first), whose constant steps then go backwards.
   rng = np.random.default_rng(3)
   params = {
     f"p{i:03d}": jnp.asarray(rng.standard_normal((1 + i % 7, 1 + i % 3)), jnp.float32)
