@@ -80,6 +80,21 @@ def _opaque(values: list[int], count: jax.Array) -> tuple[jax.Array, ...]:
   return tuple(carry[1:])
 
 
+# Per-leaf helpers on lax, not jax.numpy: each jnp call traces a nested jit, and
+# with 2000 leaves they were a quarter of the step's trace time (0.49 s -> 0.36 s).
+
+
+def _reshape(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+  """``x.reshape(shape)``; ``x`` itself when the shape already matches."""
+  shape = (int(np.size(x)),) if shape == (-1,) else tuple(shape)
+  return x if np.shape(x) == shape else jax.lax.reshape(x, shape)
+
+
+def _add(x: jax.Array, step: int) -> jax.Array:
+  """``x + step`` for an int32 scalar ``x``; ``x`` itself when ``step`` is 0."""
+  return x if step == 0 else jax.lax.add(x, np.int32(step))
+
+
 def _flat(tree: Any, max_leaf_size: int) -> dict[str, jax.Array]:
   """Concatenates the raveled small leaves of ``tree`` into one buffer per dtype.
 
@@ -92,7 +107,7 @@ def _flat(tree: Any, max_leaf_size: int) -> dict[str, jax.Array]:
     if int(np.prod(np.shape(leaf))) > max_leaf_size:
       flat[f"leaf{index:06d}"] = leaf
     else:
-      groups.setdefault(jnp.dtype(leaf.dtype).name, []).append(jnp.ravel(leaf))
+      groups.setdefault(jnp.dtype(leaf.dtype).name, []).append(_reshape(leaf, (-1,)))
   for name, leaves in groups.items():
     flat[name] = _concatenate(leaves)
   return flat
@@ -123,7 +138,7 @@ def _unflat(
     firsts = offsets[::_FAN_IN]
     bases = _opaque(firsts, count)
     offsets = [
-      bases[i // _FAN_IN] + (offset - firsts[i // _FAN_IN])
+      _add(bases[i // _FAN_IN], offset - firsts[i // _FAN_IN])
       for i, offset in enumerate(offsets)
     ]
   for (index, name, _, size), offset in zip(cuts, offsets, strict=True):
@@ -131,7 +146,7 @@ def _unflat(
     piece = jax.lax.dynamic_slice_in_dim(
       flat[name], offset, size, allow_negative_indices=False
     )
-    pieces[index] = piece.reshape(leaves[index].shape)
+    pieces[index] = _reshape(piece, np.shape(leaves[index]))
   return treedef.unflatten(pieces)
 
 
