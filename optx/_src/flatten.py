@@ -86,7 +86,6 @@ def _opaque(values: list[int], count: jax.Array) -> tuple[jax.Array, ...]:
 
 def _reshape(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
   """``x.reshape(shape)``; ``x`` itself when the shape already matches."""
-  shape = (int(np.size(x)),) if shape == (-1,) else tuple(shape)
   return x if np.shape(x) == shape else jax.lax.reshape(x, shape)
 
 
@@ -104,10 +103,11 @@ def _flat(tree: Any, max_leaf_size: int) -> dict[str, jax.Array]:
   groups: dict[str, list[jax.Array]] = {}
   flat = {}
   for index, leaf in enumerate(jax.tree.leaves(tree)):
-    if int(np.prod(np.shape(leaf))) > max_leaf_size:
+    size = int(np.prod(np.shape(leaf)))
+    if size > max_leaf_size:
       flat[f"leaf{index:06d}"] = leaf
     else:
-      groups.setdefault(jnp.dtype(leaf.dtype).name, []).append(_reshape(leaf, (-1,)))
+      groups.setdefault(jnp.dtype(leaf.dtype).name, []).append(_reshape(leaf, (size,)))
   for name, leaves in groups.items():
     flat[name] = _concatenate(leaves)
   return flat
