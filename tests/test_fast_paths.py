@@ -16,6 +16,7 @@ import optax
 import pytest
 
 import optx
+from optx._src import flatten as flatten_module
 
 REGISTRY = {
   "sgd": lambda: optx.sgd(0.05),
@@ -164,11 +165,14 @@ def test_flatten_rejects_a_non_transformation():
     optx.flatten(optx.adam)
 
 
-def test_flatten_of_many_leaves_of_mixed_sizes_equals_the_plain_path():
+@pytest.mark.parametrize("hide", ["_looped", "_sorted"])
+def test_flatten_of_many_leaves_of_mixed_sizes_equals_the_plain_path(hide, monkeypatch):
   # 249 small leaves of varied sizes, so that a wrong offset shows: three
   # levels of grouped concatenation, and hidden offsets every ten leaves with
   # one group spanning the bfloat16 and float32 buffers (the 12 "half" leaves
-  # come first), whose constant steps then go backwards.
+  # come first), whose constant steps then go backwards. Both ways of hiding
+  # the offsets run here on CPU (the sorts are what GPUs get).
+  monkeypatch.setattr(flatten_module, "_opaque", getattr(flatten_module, hide))
   rng = np.random.default_rng(3)
   params = {
     f"p{i:03d}": jnp.asarray(rng.standard_normal((1 + i % 7, 1 + i % 3)), jnp.float32)
@@ -206,10 +210,13 @@ def _kernel_bodies(hlo_text):
   ]
 
 
-def test_flatten_slices_of_equal_leaves_share_kernels():
+@pytest.mark.parametrize("hide", ["_looped", "_sorted"])
+def test_flatten_slices_of_equal_leaves_share_kernels(hide, monkeypatch):
   # The compile-time property behind optx.flatten's offsets: 300 leaves of one
   # shape get ten slicing kernels (one per position in a group of ten), not
   # 300 (XLA compiles kernels one by one); a few flat kernels come on top.
+  # The sorts hide the offsets on GPU; XLA's CPU compiler checks them here.
+  monkeypatch.setattr(flatten_module, "_opaque", getattr(flatten_module, hide))
   params = {f"p{i:03d}": jnp.ones(16) for i in range(300)}
   tx = optx.flatten(optx.momentum(0.1, 0.9))
 
@@ -221,3 +228,35 @@ def test_flatten_slices_of_equal_leaves_share_kernels():
   bodies = _kernel_bodies(hlo)
   assert len(bodies) >= 300
   assert len(set(bodies)) <= 20, len(set(bodies))
+
+
+@pytest.mark.parametrize("count", [0, 3, -5, np.iinfo(np.int32).max])
+@pytest.mark.parametrize("hide", ["_looped", "_sorted"])
+def test_hidden_offsets_are_the_offsets_whatever_the_count(hide, count):
+  values = [0, 64, 2**31 - 1, 7, 640]
+  hidden = jax.jit(lambda count: getattr(flatten_module, hide)(values, count))(
+    jnp.asarray(count, jnp.int32)
+  )
+  assert [int(x) for x in hidden] == values
+  assert all(x.dtype == jnp.int32 and x.shape == () for x in hidden)
+
+
+@pytest.mark.parametrize("platform", ["cuda", "rocm"])
+def test_flatten_hides_offsets_without_control_flow_on_gpu(platform):
+  # XLA's GPU runtime blocks the host on a loop's condition every step, so the
+  # step lowered for a GPU hides the offsets with sorts instead (on CPU, where
+  # a loop is cheaper, the loop stays).
+  params = {f"p{i:03d}": jnp.ones(16) for i in range(300)}
+  tx = optx.flatten(optx.momentum(0.1, 0.9))
+
+  def step(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  traced = jax.jit(step).trace(params, tx.init(params), params)
+  gpu = traced.lower(lowering_platforms=(platform,)).as_text()
+  cpu = traced.lower(lowering_platforms=("cpu",)).as_text()
+  assert "stablehlo.while" not in gpu
+  assert gpu.count("stablehlo.sort") == 3  # 30 hidden offsets, ten per sort
+  assert cpu.count("stablehlo.while") == 1
+  assert "stablehlo.sort" not in cpu
