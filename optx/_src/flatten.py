@@ -11,6 +11,7 @@ buffer of its own, so bfloat16 stays bfloat16 and float32 stays float32.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from typing import NamedTuple
 from typing import cast
@@ -65,17 +66,15 @@ def _opaque(values: list[int], count: jax.Array) -> list[jax.Array]:
   constants, the offsets make every slice a kernel of its own, and XLA's CPU
   backend generates code for each (2000 leaves of 64 floats: 14 s). Offsets
   XLA cannot see make the slices of equal sizes one kernel. The values are
-  the constants whatever XLA makes of the ops that hide them; only the
-  compile and step times depend on the choice, which is made per platform
-  when the step is lowered: a loop, the cheapest on CPU, except on GPU, where
-  XLA's runtime blocks the host on a loop's condition every step, so sorts.
+  the constants whatever XLA makes of the ops that hide them; only compile
+  and step times depend on which ops, chosen when the step is lowered: a
+  while loop that never runs (the cheapest on CPU; TPUs run loops on the
+  device), or sorts for CUDA and ROCm, whose runtime blocks the host on a
+  loop's condition every step.
   """
-  return jax.lax.platform_dependent(
-    count,
-    cuda=lambda count: _sorted(values, count),
-    rocm=lambda count: _sorted(values, count),
-    default=lambda count: _looped(values, count),
-  )
+  sorts = functools.partial(_sorted, values)
+  loop = functools.partial(_looped, values)
+  return jax.lax.platform_dependent(count, cuda=sorts, rocm=sorts, default=loop)
 
 
 def _looped(values: list[int], count: jax.Array) -> list[jax.Array]:
