@@ -210,13 +210,8 @@ def _kernel_bodies(hlo_text):
   ]
 
 
-@pytest.mark.parametrize("hide", ["_looped", "_sorted"])
-def test_flatten_slices_of_equal_leaves_share_kernels(hide, monkeypatch):
-  # The compile-time property behind optx.flatten's offsets: 300 leaves of one
-  # shape get ten slicing kernels (one per position in a group of ten), not
-  # 300 (XLA compiles kernels one by one); a few flat kernels come on top.
-  # The sorts hide the offsets on GPU; XLA's CPU compiler checks them here.
-  monkeypatch.setattr(flatten_module, "_opaque", getattr(flatten_module, hide))
+def _traced_step_of_equal_leaves():
+  """The traced train step of ``optx.flatten(momentum)`` over 300 equal leaves."""
   params = {f"p{i:03d}": jnp.ones(16) for i in range(300)}
   tx = optx.flatten(optx.momentum(0.1, 0.9))
 
@@ -224,7 +219,17 @@ def test_flatten_slices_of_equal_leaves_share_kernels(hide, monkeypatch):
     updates, state = tx.update(grads, state, params)
     return optax.apply_updates(params, updates), state
 
-  hlo = jax.jit(step).lower(params, tx.init(params), params).compile().as_text()
+  return jax.jit(step).trace(params, tx.init(params), params)
+
+
+@pytest.mark.parametrize("hide", ["_looped", "_sorted"])
+def test_flatten_slices_of_equal_leaves_share_kernels(hide, monkeypatch):
+  # The compile-time property behind optx.flatten's offsets: 300 leaves of one
+  # shape get ten slicing kernels (one per position in a group of ten), not
+  # 300 (XLA compiles kernels one by one); a few flat kernels come on top.
+  # The sorts hide the offsets on GPU; XLA's CPU compiler checks them here.
+  monkeypatch.setattr(flatten_module, "_opaque", getattr(flatten_module, hide))
+  hlo = _traced_step_of_equal_leaves().lower().compile().as_text()
   bodies = _kernel_bodies(hlo)
   assert len(bodies) >= 300
   assert len(set(bodies)) <= 20, len(set(bodies))
@@ -246,14 +251,7 @@ def test_flatten_hides_offsets_without_control_flow_on_gpu(platform):
   # XLA's GPU runtime blocks the host on a loop's condition every step, so the
   # step lowered for a GPU hides the offsets with sorts instead (on CPU, where
   # a loop is cheaper, the loop stays).
-  params = {f"p{i:03d}": jnp.ones(16) for i in range(300)}
-  tx = optx.flatten(optx.momentum(0.1, 0.9))
-
-  def step(params, state, grads):
-    updates, state = tx.update(grads, state, params)
-    return optax.apply_updates(params, updates), state
-
-  traced = jax.jit(step).trace(params, tx.init(params), params)
+  traced = _traced_step_of_equal_leaves()
   gpu = traced.lower(lowering_platforms=(platform,)).as_text()
   cpu = traced.lower(lowering_platforms=("cpu",)).as_text()
   assert "stablehlo.while" not in gpu
