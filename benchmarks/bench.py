@@ -2,12 +2,12 @@
 
 Times the jitted, buffer-donating train step (``update`` + ``apply_updates``,
 params and optimizer state donated) of each optx optimizer against the Optax
-optimizer with the same maths, against ``torch.optim`` (foreach and fused, CPU)
-when torch is installed, and against a bandwidth-floor kernel: a fused XLA
-elementwise kernel that reads and writes as many arrays as the optimizer must
-(params, gradients and state in; params and state out). Three trees: one
-16M-float leaf, ~200 leaves totalling ~16M floats, and 2000 leaves of 64
-floats.
+optimizer with the same maths, against ``torch.optim`` (foreach and fused, on
+the GPU when jax and torch both see one) when torch is installed, and against
+a bandwidth-floor kernel: a fused XLA elementwise kernel that reads and writes
+as many arrays as the optimizer must (params, gradients and state in; params
+and state out). Three trees: one 16M-float leaf, ~200 leaves totalling ~16M
+floats, and 2000 leaves of 64 floats.
 
 Step times are medians over interleaved rounds (each round runs every
 candidate of one optimizer for a few steps, in a fresh random order, so drifts
@@ -218,16 +218,19 @@ class JaxCandidate:
 class TorchCandidate:
   """A ``torch.optim`` optimizer stepping over fixed gradients."""
 
-  def __init__(self, name, factory, params_np, grads_np, **kwargs):
+  def __init__(self, name, factory, params_np, grads_np, device, **kwargs):
     self.name = name
+    self.device = device
     self.params = [
-      torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params_np.values()
+      torch.nn.Parameter(torch.from_numpy(p.copy()).to(device))
+      for p in params_np.values()
     ]
     for p, g in zip(self.params, grads_np.values(), strict=True):
-      p.grad = torch.from_numpy(g.copy())
+      p.grad = torch.from_numpy(g.copy()).to(device)
     self.optimizer = factory(self.params, **kwargs)
     start = time.perf_counter()
     self.optimizer.step()
+    self.block()
     self.compile_s = time.perf_counter() - start  # first step (state allocation)
     self.donation_ok = True
     self.peak_bytes = None
@@ -242,7 +245,8 @@ class TorchCandidate:
     self.optimizer.step()
 
   def block(self):
-    pass
+    if self.device == "cuda":
+      torch.cuda.synchronize()
 
 
 def time_interleaved(candidates, reps: int, steps: int) -> dict[str, float]:
@@ -305,12 +309,26 @@ def make_candidates(name, args, params_np, grads_np, grads, compile_reps):
   )
   if torch is not None and not args.no_torch:
     candidates.append(
-      TorchCandidate("torch.foreach", spec["torch"], params_np, grads_np, foreach=True)
+      TorchCandidate(
+        "torch.foreach",
+        spec["torch"],
+        params_np,
+        grads_np,
+        args.torch_device,
+        foreach=True,
+      )
     )
     if spec["torch_fused"]:
       try:
         candidates.append(
-          TorchCandidate("torch.fused", spec["torch"], params_np, grads_np, fused=True)
+          TorchCandidate(
+            "torch.fused",
+            spec["torch"],
+            params_np,
+            grads_np,
+            args.torch_device,
+            fused=True,
+          )
         )
       except (RuntimeError, ValueError) as error:  # pragma: no cover
         print(f"  (torch fused {name} unavailable: {error})", file=sys.stderr)
@@ -438,6 +456,12 @@ def main(argv=None) -> None:
   )
   parser.add_argument("--no-torch", action="store_true", help="skip torch.optim")
   parser.add_argument(
+    "--torch-device",
+    choices=("cpu", "cuda"),
+    default=None,
+    help="where torch.optim runs (default: cuda when jax and torch both see a GPU)",
+  )
+  parser.add_argument(
     "--variants",
     action="store_true",
     help="also time optx.flatten(tx) and optax.flatten of the Optax counterpart",
@@ -445,6 +469,11 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   if args.reps is None:
     args.reps = 5 if args.quick else 15
+  if args.torch_device is None:
+    on_gpu = jax.default_backend() == "gpu"
+    args.torch_device = (
+      "cuda" if on_gpu and torch and torch.cuda.is_available() else "cpu"
+    )
   print(
     f"optx {optx.__version__}, jax {jax.__version__}, optax {optax.__version__},"
     f" torch {torch.__version__ if torch else 'absent'}"
@@ -452,7 +481,11 @@ def main(argv=None) -> None:
   print(
     f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs,"
     f" jax device {jax.devices()[0].device_kind}"
-    + (f", torch threads {torch.get_num_threads()}" if torch else "")
+    + (
+      f", torch on {args.torch_device} ({torch.get_num_threads()} threads)"
+      if torch
+      else ""
+    )
   )
   rows = run(args)
   summary(rows)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The benchmarks on a GPU machine, in one call of about eight minutes at most:
+# the environment, the host-dispatch check of optx.flatten, the big trees
+# (with torch on the GPU), then the tiny tree with the flatten variants.
+# Writes each part's output to $OUT (default /tmp/optx-gpu) as it goes.
+set -o pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/optx-gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+# Leave half the card to torch, which runs in the same process.
+export XLA_PYTHON_CLIENT_MEM_FRACTION=0.45
+PY=${PY:-python3}
+
+{
+  date -u
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem \
+    --format=csv
+  "$PY" -c 'import jax, optax, torch; print("jax", jax.__version__, "optax",
+optax.__version__, "torch", torch.__version__, jax.devices())'
+} 2>&1 | tee "$OUT/env.txt"
+
+timeout 100 "$PY" benchmarks/dispatch.py 2>&1 | tee "$OUT/dispatch.txt"
+
+timeout 200 "$PY" benchmarks/bench.py --trees one many --reps 9 --steps 20 \
+  --compile-reps 1 2>&1 | tee "$OUT/big.txt"
+
+timeout 170 "$PY" benchmarks/bench.py --trees tiny --variants \
+  --optimizers momentum adam sgd rmsprop --reps 7 --steps 10 --compile-reps 1 \
+  2>&1 | tee "$OUT/tiny.txt"
