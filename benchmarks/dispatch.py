@@ -73,6 +73,22 @@ def main(argv=None) -> None:
     params, state = run(params, state, grads)
   expected = jax.device_get(params)
 
+  # No kernels at all: the cost of passing the step's buffers in and out.
+  def no_op(params, state, grads):
+    return params, state
+
+  params, state = fresh(plain)
+  run = jax.jit(no_op, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+  no_op_s = []
+  for _ in range(args.reps):
+    start = time.perf_counter()
+    for _ in range(args.steps):
+      params, state = run(params, state, grads)
+    jax.block_until_ready((params, state))
+    no_op_s.append((time.perf_counter() - start) / args.steps)
+  n_in = len(jax.tree.leaves((params, state, grads)))
+  print(f"no-op step over {n_in} buffers: {1e6 * statistics.median(no_op_s):.1f} us")
+
   default_opaque = flatten_module._opaque
   hiders = {"default": default_opaque, "loop": flatten_module._looped}
   rows = []
