@@ -7,12 +7,20 @@ module's ``_opaque``), checks that both give the plain path's numbers and that
 the default step for this backend holds the expected ops, then times, over
 ``--steps`` steps: how long the host takes to enqueue them (``dispatch``) and
 how long until the device is done (``total``). When the host waits on the
-device every step, dispatch is about equal to total. Meant for a GPU; on CPU
+device every step, dispatch is about equal to total. It also times a step
+that only passes the same buffers in and out (the host's cost per call).
+
+The default tree (200 leaves of 64 floats and one of 2**28 floats, 1 GiB per
+array) gives the device more work per step (about 5 GiB moved) than the host
+has in handling the call's ~600 buffers: only then can a host that waits on
+the device show. With 2000 small leaves both cards tried so far were
+host-bound, loop or not (``benchmarks/README.md``). Meant for a GPU; on CPU
 the default is the loop itself.
 
 Run from the repository root::
 
   python benchmarks/dispatch.py
+  python benchmarks/dispatch.py --small 2000 --big 16777216  # the host-bound case
 """
 
 from __future__ import annotations
@@ -32,11 +40,11 @@ import optx  # noqa: E402
 from optx._src import flatten as flatten_module  # noqa: E402
 
 
-def make_tree(seed: int) -> dict[str, np.ndarray]:
-  """2000 leaves of 64 floats, plus one 16M-float leaf so the device has work."""
+def make_tree(seed: int, small: int, big: int) -> dict[str, np.ndarray]:
+  """``small`` leaves of 64 floats, plus one leaf of ``big`` floats."""
   rng = np.random.default_rng(seed)
-  tree = {f"p{i:04d}": rng.standard_normal(64, dtype=np.float32) for i in range(2000)}
-  tree["big"] = rng.standard_normal((4096, 4096), dtype=np.float32)
+  tree = {f"p{i:04d}": rng.standard_normal(64, dtype=np.float32) for i in range(small)}
+  tree["big"] = rng.standard_normal(big, dtype=np.float32)
   return tree
 
 
@@ -54,11 +62,19 @@ def compile_step(tx, params, state, grads):
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--steps", type=int, default=200)
-  parser.add_argument("--reps", type=int, default=7)
+  parser.add_argument("--steps", type=int, default=50)
+  parser.add_argument("--reps", type=int, default=5)
+  parser.add_argument("--small", type=int, default=200, help="leaves of 64 floats")
+  parser.add_argument(
+    "--big", type=int, default=2**28, help="floats in the one big leaf"
+  )
   args = parser.parse_args(argv)
-  print(f"jax {jax.__version__}, device {jax.devices()[0].device_kind}")
-  params_np, grads_np = make_tree(0), make_tree(1)
+  print(
+    f"jax {jax.__version__}, device {jax.devices()[0].device_kind};"
+    f" {args.small} leaves of 64 floats and one of {args.big}"
+  )
+  params_np = make_tree(0, args.small, args.big)
+  grads_np = make_tree(1, args.small, args.big)
   grads = jax.tree.map(jnp_asarray, grads_np)
 
   def fresh(tx):
