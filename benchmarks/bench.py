@@ -294,6 +294,10 @@ def make_candidates(name, args, params_np, grads_np, grads, compile_reps):
   add_jax("optax", spec["optax"]())
   if args.variants:
     for label, wrap in VARIANTS.items():
+      if label == "optx.flatten" and args.flatten_max_leaf_size is not None:
+        tx = optx.flatten(spec["optx"](), max_leaf_size=args.flatten_max_leaf_size)
+        add_jax(label, tx)
+        continue
       add_jax(label, wrap(spec["optx"]()))
     add_jax("optax.flatten", optax.flatten(spec["optax"]()))
   n_state = spec["state"]
@@ -465,6 +469,12 @@ def main(argv=None) -> None:
     "--variants",
     action="store_true",
     help="also time optx.flatten(tx) and optax.flatten of the Optax counterpart",
+  )
+  parser.add_argument(
+    "--flatten-max-leaf-size",
+    type=int,
+    default=None,
+    help="max_leaf_size of the optx.flatten variant (default: optx's own)",
   )
   args = parser.parse_args(argv)
   if args.reps is None:
