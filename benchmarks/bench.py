@@ -28,6 +28,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
 import platform
@@ -294,10 +295,6 @@ def make_candidates(name, args, params_np, grads_np, grads, compile_reps):
   add_jax("optax", spec["optax"]())
   if args.variants:
     for label, wrap in VARIANTS.items():
-      if label == "optx.flatten" and args.flatten_max_leaf_size is not None:
-        tx = optx.flatten(spec["optx"](), max_leaf_size=args.flatten_max_leaf_size)
-        add_jax(label, tx)
-        continue
       add_jax(label, wrap(spec["optx"]()))
     add_jax("optax.flatten", optax.flatten(spec["optax"]()))
   n_state = spec["state"]
@@ -479,6 +476,10 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   if args.reps is None:
     args.reps = 5 if args.quick else 15
+  if args.flatten_max_leaf_size is not None:
+    VARIANTS["optx.flatten"] = functools.partial(
+      optx.flatten, max_leaf_size=args.flatten_max_leaf_size
+    )
   if args.torch_device is None:
     on_gpu = jax.default_backend() == "gpu"
     args.torch_device = (

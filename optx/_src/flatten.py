@@ -202,10 +202,10 @@ def flatten(
   Opt-in (figures in ``benchmarks/README.md``): with thousands of small
   leaves the step is about 2x faster and the compile no slower (2000 leaves
   of 64 floats, XLA CPU: Adam 0.40x Optax's step time and 0.36x its compile
-  time, momentum 0.54x and 0.89x; on an H200, Adam 0.29x and 0.28x), but the state is no longer shaped like the
-  parameters (no per-leaf moments to inspect, no sharding taken from the
-  parameters), and flattening large leaves would make the step several times
-  slower (extra copies of the gradients and updates). Leaves larger than
+  time, momentum 0.54x and 0.89x; on an H200, Adam 0.29x and 0.28x), but the
+  state is no longer shaped like the parameters (no per-leaf moments to
+  inspect, no sharding taken from the parameters), and flattening large
+  leaves would make the step several times slower (extra copies of the gradients and updates). Leaves larger than
   ``max_leaf_size`` elements keep buffers of their own, so that a model
   mixing large matrices with many small vectors pays the copies only on the
   small ones. The gradients must have the parameters' structure and dtypes.
