@@ -548,6 +548,12 @@ def multiplicative_fn(epoch, lr):  # the two-argument form
   return lr * 0.1 ** (1 / 20)
 
 
+def keras_docs_fn(epoch, lr):  # Keras's own example: two arguments, a Python branch
+  if epoch < 10:
+    return lr
+  return lr * float(np.exp(-0.1))
+
+
 SCHEDULER_CASES = {
   "SGD(momentum=0.9) + LearningRateScheduler(exponential_decay_fn)": (
     "SGD",
@@ -562,6 +568,16 @@ SCHEDULER_CASES = {
   "SGD(momentum=0.9) + LearningRateScheduler(fn(epoch, lr))": (
     "SGD",
     {"momentum": 0.9},
+    multiplicative_fn,
+  ),
+  "Adam(weight_decay) + LearningRateScheduler(fn(epoch, lr) with a branch)": (
+    "Adam",
+    {"weight_decay": 0.05},
+    keras_docs_fn,
+  ),
+  "RMSprop(momentum, weight_decay) + LearningRateScheduler(fn(epoch, lr))": (
+    "RMSprop",
+    {"momentum": 0.5, "weight_decay": 0.02},
     multiplicative_fn,
   ),
 }
@@ -580,6 +596,51 @@ def test_learning_rate_scheduler_matches_keras(case):
   tx = getattr(optx.keras, name)(learning_rate=0.05, **kwargs, callbacks=[scheduler])
   ours = optx_run(tx)
   check(case, ours, theirs)
+
+
+def test_two_argument_scheduler_runs_once_per_epoch():
+  # The rate is carried in the state: a Python schedule(epoch, lr) is called
+  # at the first update of each epoch, not replayed from epoch 0 every update
+  # (which was 1 + 2 + ... + 30 epochs x 10 updates = 4650 calls here).
+  calls = []
+
+  def fn(epoch, lr):
+    calls.append(epoch)
+    return lr * 0.5 if epoch % 2 else lr
+
+  scheduler = optx.keras.LearningRateScheduler(fn, steps_per_epoch=STEPS_PER_EPOCH)
+  tx = optx.keras.SGD(0.05, weight_decay=0.01, callbacks=[scheduler])
+  traced_calls = len(calls)  # the shape probe that tells traced from host
+  jax.block_until_ready(optx_run(tx))
+  assert calls[traced_calls:] == list(range(STEPS // STEPS_PER_EPOCH))
+
+
+def test_two_argument_scheduler_state_carries_the_rate():
+  scheduler = optx.keras.LearningRateScheduler(multiplicative_fn, steps_per_epoch=3)
+  tx = optx.keras.SGD(0.05, callbacks=[scheduler])
+  params = jnp.zeros(2)
+  state = tx.init(params)
+  (initial,) = [
+    s for s in state if isinstance(s, optx.keras.LearningRateSchedulerState)
+  ]
+  assert int(initial.epoch) == -1 and float(initial.learning_rate) == np.float32(0.05)
+  update = jax.jit(tx.update)
+  rate = 0.05
+  for k in range(10):
+    updates, state = update(jnp.ones(2), state, params)
+    if k % 3 == 0:  # the first update of an epoch
+      rate = float(multiplicative_fn(k // 3, np.float32(rate)))
+    (carried,) = [
+      s for s in state if isinstance(s, optx.keras.LearningRateSchedulerState)
+    ]
+    assert (int(carried.count), int(carried.epoch)) == (k + 1, k // 3)
+    np.testing.assert_allclose(float(carried.learning_rate), rate, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(updates), -rate, rtol=1e-6)
+  # The same rates as the pure schedule, which replays the recurrence.
+  replayed = scheduler.as_schedule(0.05)
+  np.testing.assert_allclose(float(replayed(9)), rate, rtol=1e-6)
+  jaxpr = jax.make_jaxpr(tx.update)(jnp.ones(2), tx.init(params), params)
+  assert "while" not in str(jaxpr)  # a select per update, no loop
 
 
 # ----------------------------------------------------------------------------

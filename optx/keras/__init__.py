@@ -13,6 +13,9 @@ from optx's blocks. See ``docs/porting_keras.md``.
 
 from optx.keras import schedules as schedules
 from optx.keras._callbacks import LearningRateScheduler as LearningRateScheduler
+from optx.keras._callbacks import (
+  LearningRateSchedulerState as LearningRateSchedulerState,
+)
 from optx.keras._callbacks import ReduceLROnPlateau as ReduceLROnPlateau
 from optx.keras._optimizers import SGD as SGD
 from optx.keras._optimizers import Adagrad as Adagrad
@@ -25,6 +28,7 @@ __all__ = (
   "Adagrad",
   "Adam",
   "LearningRateScheduler",
+  "LearningRateSchedulerState",
   "RMSprop",
   "ReduceLROnPlateau",
   "WeightDecayState",

@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 from typing import Literal
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -259,8 +260,11 @@ class LearningRateScheduler:
       f" steps_per_epoch={self.steps_per_epoch})"
     )
 
-  def _epoch_fn(self) -> Callable[..., jax.Array]:
-    """``schedule`` as a float32-valued jax function, traced or via a callback."""
+  def _epoch_fn(self) -> tuple[Callable[..., jax.Array], bool]:
+    """``schedule`` as a float32-valued jax function, and whether it is traced.
+
+    One that cannot be traced is called on the host through a callback.
+    """
     fn = self.schedule
     n_args = 2 if self.two_arguments else 1
     specs = [jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), jnp.float32)]
@@ -272,9 +276,22 @@ class LearningRateScheduler:
         python_args = (int(args[0]), *(float(a) for a in args[1:]))
         return np.float32(fn(*python_args))
 
-      out = jax.ShapeDtypeStruct((), jnp.float32)
-      return lambda *a: jax.pure_callback(host, out, *a, vmap_method="sequential")
-    return lambda *a: jnp.asarray(fn(*a), jnp.float32)
+      def on_host(*args):
+        out = jax.ShapeDtypeStruct((), jnp.float32)
+        return jax.pure_callback(host, out, *args, vmap_method="sequential")
+
+      return on_host, False
+    return (lambda *a: jnp.asarray(fn(*a), jnp.float32)), True
+
+  def _steps_per_epoch(self) -> int:
+    call = "keras.LearningRateScheduler"
+    if self.steps_per_epoch is None:
+      raise ValueError(
+        f"optx.{call}(steps_per_epoch=...) is needed to turn epochs into"
+        " update steps (Keras's fit counts epochs, optx counts updates), got None"
+      )
+    v.check_integer(call, "steps_per_epoch", self.steps_per_epoch, lower=1)
+    return self.steps_per_epoch
 
   def as_schedule(self, learning_rate: ArrayLike) -> base.Schedule:
     """The schedule of the step, starting from the optimizer's ``learning_rate``.
@@ -286,22 +303,9 @@ class LearningRateScheduler:
     Returns:
       A schedule, ``step -> value``.
     """
-    call = "keras.LearningRateScheduler"
-    if self.steps_per_epoch is None:
-      raise ValueError(
-        f"optx.{call}(steps_per_epoch=...) is needed to turn epochs into"
-        " update steps (Keras's fit counts epochs, optx counts updates), got None"
-      )
-    v.check_integer(call, "steps_per_epoch", self.steps_per_epoch, lower=1)
-    if (
-      self.two_arguments and concrete(learning_rate) is None and callable(learning_rate)
-    ):
-      raise ValueError(
-        f"optx.{call} with a schedule(epoch, lr) needs a number as the"
-        " optimizer's learning_rate, got a schedule (Keras refuses it too)"
-      )
-    steps_per_epoch = self.steps_per_epoch
-    fn = self._epoch_fn()
+    steps_per_epoch = self._steps_per_epoch()
+    self._check_two_argument_rate(learning_rate)
+    fn, _ = self._epoch_fn()
     if not self.two_arguments:
       return schedules_lib.epoch_schedule(fn, steps_per_epoch)
 
@@ -310,3 +314,94 @@ class LearningRateScheduler:
       return jax.lax.fori_loop(0, epoch + 1, lambda e, lr: fn(e, lr), lr0)
 
     return schedules_lib.epoch_schedule(epoch_rate, steps_per_epoch)
+
+  def _check_two_argument_rate(self, learning_rate: Any) -> None:
+    if (
+      self.two_arguments and concrete(learning_rate) is None and callable(learning_rate)
+    ):
+      raise ValueError(
+        "optx.keras.LearningRateScheduler with a schedule(epoch, lr) needs a"
+        " number as the optimizer's learning_rate, got a schedule (Keras"
+        " refuses it too)"
+      )
+
+  def _as_transform(
+    self,
+    learning_rate: ArrayLike,
+    adjust: Callable[[jax.Array, jax.Array], jax.Array] = lambda rate, count: rate,
+  ) -> optax.GradientTransformation:
+    r"""The two-argument form as a learning-rate block that carries the rate.
+
+    .. math::
+      u \leftarrow -\operatorname{adjust}(r_e, k)\, g, \qquad
+      r_e = f(e, r_{e-1}), \; r_{-1} = \eta_0, \; e = \lfloor k/n \rfloor
+
+    applied once, at the first update of each epoch: O(1) work per update,
+    where :meth:`as_schedule` replays the recurrence from epoch 0 at every
+    update (O(epoch) calls of ``schedule``, each a host callback when
+    ``schedule`` branches in Python). The optimizer's count advances one
+    update at a time, so every epoch is visited; a state whose count is set
+    by hand to a later epoch applies ``schedule`` once, for that epoch.
+    ``adjust`` maps the epoch's rate and the update's count to the rate
+    applied (tf.keras 2's ``decay=``).
+    """
+    steps_per_epoch = self._steps_per_epoch()
+    self._check_two_argument_rate(learning_rate)
+    fn, traced = self._epoch_fn()
+
+    def init_fn(params):
+      del params
+      return LearningRateSchedulerState(
+        count=base.zero_count(),
+        epoch=jnp.asarray(-1, jnp.int32),
+        learning_rate=jnp.asarray(learning_rate, jnp.float32),
+      )
+
+    def update_fn(updates, state, params=None):
+      del params
+      epoch = jnp.maximum(state.count, 0) // steps_per_epoch
+      starts = epoch > state.epoch
+      if traced:  # a select, not control flow: no host round trip on GPU
+        rate = jnp.where(starts, fn(epoch, state.learning_rate), state.learning_rate)
+      else:  # a callback: only at the first update of each epoch
+        rate = jax.lax.cond(
+          starts, lambda r: fn(epoch, r), lambda r: r, state.learning_rate
+        )
+      negative = -adjust(rate, state.count)
+      updates = jax.tree.map(lambda g: negative.astype(g.dtype) * g, updates)
+      new_state = LearningRateSchedulerState(
+        count=base.increment(state.count),
+        epoch=jnp.maximum(epoch, state.epoch),
+        learning_rate=rate,
+      )
+      return updates, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class LearningRateSchedulerState(NamedTuple):
+  """State of an ``optx.keras`` optimizer given a ``schedule(epoch, lr)``.
+
+  Attributes:
+    count: updates so far (int32; saturates at the int32 maximum).
+    epoch: the last epoch whose rate was set (-1 before the first update).
+    learning_rate: that epoch's rate, ``schedule(epoch, previous rate)``.
+  """
+
+  count: jax.Array
+  epoch: jax.Array
+  learning_rate: jax.Array
+
+
+def scheduled_rate(opt_state: optax.OptState) -> jax.Array:
+  """The product of the rates of every ``LearningRateSchedulerState`` in ``opt_state``."""
+  states = jax.tree.leaves(opt_state, is_leaf=_is_scheduler_state)
+  result = jnp.ones([], jnp.float32)
+  for state in states:
+    if _is_scheduler_state(state):
+      result = result * state.learning_rate
+  return result
+
+
+def _is_scheduler_state(x: Any) -> bool:
+  return isinstance(x, LearningRateSchedulerState)

@@ -63,10 +63,11 @@ def _with_weight_decay(
 ) -> optax.GradientTransformationExtraArgs:
   """Adds the decoupled weight decay of ``decay`` to the updates of ``inner``.
 
-  The decay term is scaled by the plateau scale found in ``inner``'s state,
-  because Keras decays the weights with the (reduced) learning rate; it cannot
-  simply follow in a chain, where a momentum buffer between the plateau and
-  the decay would keep the scale from reaching it.
+  The decay term is scaled by the plateau scale and by the rate of a
+  two-argument ``LearningRateScheduler`` found in ``inner``'s state, because
+  Keras decays the weights with the (reduced, scheduled) learning rate; it
+  cannot simply follow in a chain, where a momentum buffer between the
+  learning rate and the decay would keep the scale from reaching it.
   """
 
   def init_fn(params):
@@ -76,7 +77,9 @@ def _with_weight_decay(
     steps, inner_state = inner.update(updates, state.inner, params, **extra_args)
     zeros = jax.tree.map(jnp.zeros_like, steps)
     decays, decay_state = decay.update(zeros, state.weight_decay, params)
-    scale = plateau_lib.plateau_scale(inner_state)
+    scale = plateau_lib.plateau_scale(inner_state) * _callbacks.scheduled_rate(
+      inner_state
+    )
     updates = jax.tree.map(lambda s, d: s + scale.astype(d.dtype) * d, steps, decays)
     return updates, WeightDecayState(inner_state, decay_state)
 
@@ -206,17 +209,29 @@ def _build(
   clip = _clipping(call, clipnorm, clipvalue, global_clipnorm)
   plateau, scheduler = _split_callbacks(call, callbacks)
 
-  rate = base_rate
-  if scheduler is not None:
+  if scheduler is None:
+    rate = _legacy_decay(base_rate, decay)
+    scale = transform.scale_by_learning_rate(rate)
+  else:
     if callable(base_rate):
       raise ValueError(
         f"optx.{call}(callbacks=[LearningRateScheduler(...)]) needs a number as"
         " learning_rate, got a schedule (Keras refuses it too)"
       )
-    rate = scheduler.as_schedule(base_rate)
-  rate = _legacy_decay(rate, decay)
+    if scheduler.two_arguments:
+      # The rate is a recurrence over epochs: carried in the state (and read
+      # from it by _with_weight_decay) rather than replayed from epoch 0 at
+      # every update.
+      scale = scheduler._as_transform(
+        base_rate,
+        lambda rate, count: base.value_at(_legacy_decay(rate, decay), count),
+      )
+      rate = _legacy_decay(1.0, decay)
+    else:
+      rate = _legacy_decay(scheduler.as_schedule(base_rate), decay)
+      scale = transform.scale_by_learning_rate(rate)
 
-  blocks = [*clip, *before, transform.scale_by_learning_rate(rate)]
+  blocks = [*clip, *before, scale]
   if plateau is not None:
     blocks.append(plateau.as_transform(base_rate))
   step = optax.chain(*blocks, *after)
