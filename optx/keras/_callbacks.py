@@ -209,7 +209,10 @@ class LearningRateScheduler:
 
   where :math:`f` is ``schedule`` and :math:`\eta_0` the optimizer's
   ``learning_rate``. Pass it to an ``optx.keras`` optimizer as
-  ``callbacks=[...]``. ``schedule`` is traced with an int32 epoch when it can
+  ``callbacks=[...]``. With the two-argument form the optimizer carries the
+  current rate in its state (:class:`LearningRateSchedulerState`) and calls
+  ``schedule`` once per epoch, at its first update, as Keras does;
+  :meth:`as_schedule` replays the recurrence instead. ``schedule`` is traced with an int32 epoch when it can
   be (``0.01 * 0.1 ** (epoch / 20)``); one that branches in Python on the
   epoch (``if epoch < 5:``) is called on the host through
   ``jax.pure_callback`` instead, which works under ``jit`` but is slower and
