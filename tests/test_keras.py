@@ -598,16 +598,23 @@ def test_learning_rate_scheduler_matches_keras(case):
   check(case, ours, theirs)
 
 
-def test_two_argument_scheduler_runs_once_per_epoch():
-  # The rate is carried in the state: a Python schedule(epoch, lr) is called
-  # at the first update of each epoch, not replayed from epoch 0 every update
-  # (which was 1 + 2 + ... + 30 epochs x 10 updates = 4650 calls here).
+@pytest.mark.parametrize("form", ["fn(epoch, lr)", "fn(epoch) with a branch"])
+def test_scheduler_calls_its_schedule_once_per_epoch(form):
+  # The rate is carried in the state: the schedule runs at the first update of
+  # each epoch, not replayed from epoch 0 at every update (two arguments:
+  # 1 + 2 + ... + 30 epochs x 10 updates = 4650 calls here) nor called back
+  # from the host at every update (one argument with a Python branch: 300).
   calls = []
 
-  def fn(epoch, lr):
+  def two_arguments(epoch, lr):
     calls.append(epoch)
     return lr * 0.5 if epoch % 2 else lr
 
+  def one_argument(epoch):
+    calls.append(epoch)
+    return 0.05 if epoch < 10 else 0.01
+
+  fn = two_arguments if form == "fn(epoch, lr)" else one_argument
   scheduler = optx.keras.LearningRateScheduler(fn, steps_per_epoch=STEPS_PER_EPOCH)
   tx = optx.keras.SGD(0.05, weight_decay=0.01, callbacks=[scheduler])
   traced_calls = len(calls)  # the shape probe that tells traced from host

@@ -25,6 +25,7 @@ from jax.typing import ArrayLike
 from optx._src import base
 from optx._src import plateau as plateau_lib
 from optx._src import schedules as schedules_lib
+from optx._src import transform
 from optx._src import validation as v
 
 _NOT_TRACEABLE = (
@@ -209,12 +210,13 @@ class LearningRateScheduler:
 
   where :math:`f` is ``schedule`` and :math:`\eta_0` the optimizer's
   ``learning_rate``. Pass it to an ``optx.keras`` optimizer as
-  ``callbacks=[...]``. With the two-argument form the optimizer carries the
-  current rate in its state (:class:`LearningRateSchedulerState`) and calls
-  ``schedule`` once per epoch, at its first update, as Keras does;
-  :meth:`as_schedule` replays the recurrence instead. ``schedule`` is traced with an int32 epoch when it can
-  be (``0.01 * 0.1 ** (epoch / 20)``); one that branches in Python on the
-  epoch (``if epoch < 5:``) is called on the host through
+  ``callbacks=[...]``. With the two-argument form, or a ``schedule`` that runs
+  on the host, the optimizer carries the current rate in its state
+  (:class:`LearningRateSchedulerState`) and calls ``schedule`` once per
+  epoch, at its first update, as Keras does; :meth:`as_schedule` is a pure
+  function of the step instead. ``schedule`` is traced with an int32 epoch
+  when it can be (``0.01 * 0.1 ** (epoch / 20)``); one that branches in
+  Python on the epoch (``if epoch < 5:``) is called on the host through
   ``jax.pure_callback`` instead, which works under ``jit`` but is slower and
   does not ``vmap`` cheaply.
 
@@ -286,6 +288,10 @@ class LearningRateScheduler:
       return on_host, False
     return (lambda *a: jnp.asarray(fn(*a), jnp.float32)), True
 
+  def _traced(self) -> bool:
+    """Whether ``schedule`` can be traced (else it runs on the host)."""
+    return self._epoch_fn()[1]
+
   def _steps_per_epoch(self) -> int:
     call = "keras.LearningRateScheduler"
     if self.steps_per_epoch is None:
@@ -333,24 +339,26 @@ class LearningRateScheduler:
     learning_rate: ArrayLike,
     adjust: Callable[[jax.Array, jax.Array], jax.Array] = lambda rate, count: rate,
   ) -> optax.GradientTransformation:
-    r"""The two-argument form as a learning-rate block that carries the rate.
+    r"""The schedule as a learning-rate block that carries the rate in its state.
 
     .. math::
       u \leftarrow -\operatorname{adjust}(r_e, k)\, g, \qquad
-      r_e = f(e, r_{e-1}), \; r_{-1} = \eta_0, \; e = \lfloor k/n \rfloor
+      r_e = f(e, r_{e-1}) \text{ or } f(e), \; r_{-1} = \eta_0, \;
+      e = \lfloor k/n \rfloor
 
-    applied once, at the first update of each epoch: O(1) work per update,
-    where :meth:`as_schedule` replays the recurrence from epoch 0 at every
-    update (O(epoch) calls of ``schedule``, each a host callback when
-    ``schedule`` branches in Python). The optimizer's count advances one
-    update at a time, so every epoch is visited; a state whose count is set
-    by hand to a later epoch applies ``schedule`` once, for that epoch.
-    ``adjust`` maps the epoch's rate and the update's count to the rate
-    applied (tf.keras 2's ``decay=``).
+    with :math:`f` called once, at the first update of each epoch, as Keras's
+    callback does. Used for the two-argument form, which :meth:`as_schedule`
+    can only replay from epoch 0 at every update (O(epoch) calls), and for a
+    one-argument ``schedule`` that runs on the host (a callback per update
+    otherwise). The optimizer's count advances one update at a time, so every
+    epoch is visited; a state whose count is set by hand to a later epoch
+    calls ``schedule`` once, for that epoch. ``adjust`` maps the epoch's rate
+    and the update's count to the rate applied (tf.keras 2's ``decay=``).
     """
     steps_per_epoch = self._steps_per_epoch()
     self._check_two_argument_rate(learning_rate)
     fn, traced = self._epoch_fn()
+    two_arguments = self.two_arguments
 
     def init_fn(params):
       del params
@@ -363,15 +371,17 @@ class LearningRateScheduler:
     def update_fn(updates, state, params=None):
       del params
       epoch = jnp.maximum(state.count, 0) // steps_per_epoch
+
+      def new_rate(rate):
+        return fn(epoch, rate) if two_arguments else fn(epoch)
+
       starts = epoch > state.epoch
       if traced:  # a select, not control flow: no host round trip on GPU
-        rate = jnp.where(starts, fn(epoch, state.learning_rate), state.learning_rate)
-      else:  # a callback: only at the first update of each epoch
-        rate = jax.lax.cond(
-          starts, lambda r: fn(epoch, r), lambda r: r, state.learning_rate
-        )
-      negative = -adjust(rate, state.count)
-      updates = jax.tree.map(lambda g: negative.astype(g.dtype) * g, updates)
+        rate = jnp.where(starts, new_rate(state.learning_rate), state.learning_rate)
+      else:  # a host callback: only at the first update of each epoch
+        rate = jax.lax.cond(starts, new_rate, lambda r: r, state.learning_rate)
+      negative = transform._per_dtype((-adjust(rate, state.count)).astype)
+      updates = jax.tree.map(lambda g: negative(g.dtype) * g, updates)
       new_state = LearningRateSchedulerState(
         count=base.increment(state.count),
         epoch=jnp.maximum(epoch, state.epoch),
@@ -383,12 +393,17 @@ class LearningRateScheduler:
 
 
 class LearningRateSchedulerState(NamedTuple):
-  """State of an ``optx.keras`` optimizer given a ``schedule(epoch, lr)``.
+  """State of an ``optx.keras`` optimizer's :class:`LearningRateScheduler`.
+
+  Used for a ``schedule(epoch, lr)``, and for a ``schedule(epoch)`` that runs
+  on the host (one that branches in Python); a traced ``schedule(epoch)`` is
+  a pure function of the step and needs no state.
 
   Attributes:
     count: updates so far (int32; saturates at the int32 maximum).
     epoch: the last epoch whose rate was set (-1 before the first update).
-    learning_rate: that epoch's rate, ``schedule(epoch, previous rate)``.
+    learning_rate: that epoch's rate, ``schedule(epoch, previous rate)`` or
+      ``schedule(epoch)``.
   """
 
   count: jax.Array

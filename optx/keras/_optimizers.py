@@ -218,10 +218,11 @@ def _build(
         f"optx.{call}(callbacks=[LearningRateScheduler(...)]) needs a number as"
         " learning_rate, got a schedule (Keras refuses it too)"
       )
-    if scheduler.two_arguments:
-      # The rate is a recurrence over epochs: carried in the state (and read
-      # from it by _with_weight_decay) rather than replayed from epoch 0 at
-      # every update.
+    if scheduler.two_arguments or not scheduler._traced():
+      # A recurrence over epochs, or a host callback: the rate is carried in
+      # the state (and read from it by _with_weight_decay), so the schedule
+      # runs once per epoch rather than replaying the recurrence or calling
+      # the host at every update.
       scale = scheduler._as_transform(
         base_rate,
         lambda rate, count: base.value_at(_legacy_decay(rate, decay), count),
