@@ -64,10 +64,11 @@ def _with_weight_decay(
   """Adds the decoupled weight decay of ``decay`` to the updates of ``inner``.
 
   The decay term is scaled by the plateau scale and by the rate of a
-  two-argument ``LearningRateScheduler`` found in ``inner``'s state, because
-  Keras decays the weights with the (reduced, scheduled) learning rate; it
-  cannot simply follow in a chain, where a momentum buffer between the
-  learning rate and the decay would keep the scale from reaching it.
+  ``LearningRateScheduler`` found in ``inner``'s state (one that carries its
+  rate: two arguments, or run on the host), because Keras decays the weights
+  with the (reduced, scheduled) learning rate; it cannot simply follow in a
+  chain, where a momentum buffer between the learning rate and the decay
+  would keep the scale from reaching it.
   """
 
   def init_fn(params):
