@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The benchmarks on a GPU machine, in one call of about eight and a half
-# minutes at most: the environment, the host-dispatch check of optx.flatten,
-# the tiny tree with the flatten variants (Adam and momentum, the two the
-# targets name), the 200-leaf tree fully flattened, then the big trees with
-# torch on the GPU. Each part writes its output to $OUT (default
+# The benchmarks on a GPU machine, in one call of about nine minutes at most:
+# the environment, the kernel counts, the host-dispatch check of
+# optx.flatten, the tiny tree with the flatten variants (Adam and momentum,
+# the two the targets name), the 200-leaf tree fully flattened, then the big
+# trees with torch on the GPU. Each part writes its output to $OUT (default
 # /tmp/optx-gpu) as it goes, so a part cut off by its timeout still returns
 # what it printed. On 2026-11-26 compiles on the tiny tree took 5-30 s each
 # (an H100 and an H200), so one optimizer there costs about a minute.
@@ -23,6 +23,10 @@ PY=${PY:-python3}
   "$PY" -c 'import jax, optax, torch; print("jax", jax.__version__, "optax",
 optax.__version__, "torch", torch.__version__, jax.devices())'
 } 2>&1 | tee "$OUT/env.txt"
+
+# Scalar kernels per step, optx vs Optax: the suspected cause of the one-leaf
+# gap on the H100 (seconds).
+timeout 60 "$PY" benchmarks/kernels.py 2>&1 | tee "$OUT/kernels.txt"
 
 timeout 90 "$PY" benchmarks/dispatch.py 2>&1 | tee "$OUT/dispatch.txt"
 
