@@ -337,7 +337,7 @@ class LearningRateScheduler:
   def _as_transform(
     self,
     learning_rate: ArrayLike,
-    adjust: Callable[[jax.Array, jax.Array], jax.Array] = lambda rate, count: rate,
+    adjust: Callable[[jax.Array, jax.Array], jax.Array],
   ) -> optax.GradientTransformation:
     r"""The schedule as a learning-rate block that carries the rate in its state.
 
