@@ -40,6 +40,10 @@ OPTIMIZERS = {
     optx.exponential_schedule(0.05, steps=4, decay_rate=0.5),
     plateau=optx.reduce_on_plateau(0.5, patience=1, rule="torch"),
   ),
+  # Constant hyperparameters: the blocks keep no step counter (count=None).
+  "nesterov_constant_keras_plateau": lambda: optx.nesterov(
+    0.05, 0.9, plateau=optx.reduce_on_plateau(0.5, patience=2)
+  ),
 }
 
 

@@ -332,4 +332,5 @@ def test_optimizers_keep_structure_shapes_and_dtypes(spec):
       params = optax.apply_updates(params, updates)
       assert _signature(params) == _signature(grads)
     for _, count in optax.tree_utils.tree_get_all_with_path(state, "count"):
-      assert count.dtype == jnp.int32 and int(count) == 2
+      # None: a block whose hyperparameters are constants keeps no counter.
+      assert count is None or (count.dtype == jnp.int32 and int(count) == 2)

@@ -21,34 +21,37 @@ INT32_MAX = int(np.iinfo(np.int32).max)
 ULP = 2.0**-24  # float32 unit roundoff
 
 
-def _optimizers():
-  """Every seed optimizer and variant, by name (one registry for this file)."""
+def _optimizers(lr=0.1):
+  """Every seed optimizer and variant, by name (one registry for this file).
+
+  ``lr`` may be a schedule, which gives every optimizer a step counter.
+  """
   return {
-    "sgd": optx.sgd(0.1),
-    "momentum": optx.momentum(0.1, 0.9),
-    "nesterov": optx.nesterov(0.1, 0.9),
-    "adagrad": optx.adagrad(0.1),
-    "rmsprop": optx.rmsprop(0.1),
-    "rmsprop_centered": optx.rmsprop(0.1, centered=True),
-    "rmsprop_momentum": optx.rmsprop(0.1, momentum=0.9),
-    "adam": optx.adam(0.1),
-    "amsgrad": optx.adam(0.1, amsgrad=True),
-    "adam_plateau": optx.adam(0.1, plateau=optx.reduce_on_plateau(patience=1)),
+    "sgd": optx.sgd(lr),
+    "momentum": optx.momentum(lr, 0.9),
+    "nesterov": optx.nesterov(lr, 0.9),
+    "adagrad": optx.adagrad(lr),
+    "rmsprop": optx.rmsprop(lr),
+    "rmsprop_centered": optx.rmsprop(lr, centered=True),
+    "rmsprop_momentum": optx.rmsprop(lr, momentum=0.9),
+    "adam": optx.adam(lr),
+    "amsgrad": optx.adam(lr, amsgrad=True),
+    "adam_plateau": optx.adam(lr, plateau=optx.reduce_on_plateau(patience=1)),
     "momentum_weight_decay": optax.chain(
-      optx.momentum(0.1, 0.9), optx.add_decoupled_weight_decay(0.01, 0.1)
+      optx.momentum(lr, 0.9), optx.add_decoupled_weight_decay(0.01, lr)
     ),
     # The framework flavors: presets over the same blocks.
-    "keras.SGD": optx.keras.SGD(0.1),
-    "keras.SGD_momentum": optx.keras.SGD(0.1, momentum=0.9, nesterov=True),
-    "keras.Adagrad": optx.keras.Adagrad(0.1),
-    "keras.RMSprop": optx.keras.RMSprop(0.1, momentum=0.9),
-    "keras.Adam": optx.keras.Adam(0.1, weight_decay=0.01),
-    "torch.SGD": optx.torch.SGD(0.1),
-    "torch.SGD_momentum": optx.torch.SGD(0.1, momentum=0.9, weight_decay=0.01),
-    "torch.Adagrad": optx.torch.Adagrad(0.1),
-    "torch.RMSprop": optx.torch.RMSprop(0.1),
-    "torch.Adam": optx.torch.Adam(0.1, amsgrad=True),
-    "torch.AdamW": optx.torch.AdamW(0.1),
+    "keras.SGD": optx.keras.SGD(lr),
+    "keras.SGD_momentum": optx.keras.SGD(lr, momentum=0.9, nesterov=True),
+    "keras.Adagrad": optx.keras.Adagrad(lr),
+    "keras.RMSprop": optx.keras.RMSprop(lr, momentum=0.9),
+    "keras.Adam": optx.keras.Adam(lr, weight_decay=0.01),
+    "torch.SGD": optx.torch.SGD(lr),
+    "torch.SGD_momentum": optx.torch.SGD(lr, momentum=0.9, weight_decay=0.01),
+    "torch.Adagrad": optx.torch.Adagrad(lr),
+    "torch.RMSprop": optx.torch.RMSprop(lr),
+    "torch.Adam": optx.torch.Adam(lr, amsgrad=True),
+    "torch.AdamW": optx.torch.AdamW(lr),
   }
 
 
@@ -144,8 +147,7 @@ def test_non_finite_gradient_propagates_and_is_never_reset(name, bad):
     if dirty_leaf.shape == (3,) and not np.array_equal(dirty_leaf, clean_leaf):
       assert not np.isfinite(dirty_leaf[0])
       np.testing.assert_array_equal(dirty_leaf[1:], clean_leaf[1:])
-  counts = optax.tree_utils.tree_get_all_with_path(dirty_state, "count")
-  assert counts and all(int(c) == 2 for _, c in counts)
+  assert all(int(c) == 2 for c in _counts(dirty_state))
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -226,24 +228,39 @@ def test_plateau_ignores_non_finite_measurements(name):
 # Counters and horizons.
 
 
+def _counts(state):
+  """The step counters in ``state`` (blocks with constant hyperparameters keep none)."""
+  found = optax.tree_utils.tree_get_all_with_path(state, "count")
+  return [c for _, c in found if c is not None]
+
+
 def _set_counts(state, value):
-  """``state`` with every ``count`` field set to ``value``."""
-  paths = optax.tree_utils.tree_get_all_with_path(state, "count")
-  assert paths, "no step counter in this state"
-  return optax.tree_utils.tree_set(state, count=jnp.asarray(value, jnp.int32))
+  """``state`` with every step counter set to ``value``."""
+  assert _counts(state), "no step counter in this state"
+
+  def has_count(node):
+    return hasattr(node, "_fields") and "count" in node._fields
+
+  def set_count(node):
+    if has_count(node) and node.count is not None:
+      return node._replace(count=jnp.asarray(value, jnp.int32))
+    return node
+
+  return jax.tree.map(set_count, state, is_leaf=has_count)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_step_counters_saturate_at_int32_max(name):
-  tx = _optimizers()[name]
+  # A scheduled learning rate: every optimizer then keeps at least one counter.
+  tx = _optimizers(optx.exponential_schedule(0.1, steps=1000))[name]
   params = jnp.array([1.0, -2.0])
   state = _set_counts(tx.init(params), INT32_MAX - 2)
   update = jax.jit(tx.update)
   for _ in range(4):
     updates, state = update(jnp.array([0.3, -0.1]), state, params)
     assert np.all(np.isfinite(updates))
-  counts = [int(c) for _, c in optax.tree_utils.tree_get_all_with_path(state, "count")]
-  assert counts == [INT32_MAX] * len(counts)
+  counts = [int(c) for c in _counts(state)]
+  assert counts and counts == [INT32_MAX] * len(counts)
 
 
 def test_adam_at_the_saturated_count_has_no_bias_correction_left():
@@ -609,7 +626,8 @@ def test_a_million_adagrad_steps_with_huge_gradients_stay_finite():
   np.testing.assert_array_equal(
     rss_state.sum_of_squares, np.float32(LONG_RUN) * np.float32(2.0**100)
   )
-  assert int(rss_state.count) == int(lr_state.count) == LONG_RUN
+  # Constant hyperparameters: neither block keeps a step counter.
+  assert rss_state.count is None and lr_state.count is None
   # θ = -η Σ_k g / √(k g² + ε) ≈ -η Σ_k 1/√k: each update from float64, then
   # accumulated in float32 one step at a time as the parameters are (a float64
   # sum differs by 0.16%: the rounding of 10**6 float32 additions).

@@ -2,8 +2,9 @@
 
 Bytes of the state's non-scalar leaves are counted against the parameters'
 bytes: momentum keeps one buffer, AdaGrad one, RMSProp one (centered two),
-Adam two (AMSGrad three); everything else is scalars (step counters, plateau
-bookkeeping). A jitted train step that donates params and state must reuse
+Adam two (AMSGrad three); everything else is scalars: step counters (only
+where a block reads its step: Adam's bias correction, a schedule) and plateau
+bookkeeping. A jitted train step that donates params and state must reuse
 every donated buffer (no "donated buffers were not usable" warning, which
 ``filterwarnings = error`` turns into a failure) and allocate no temporaries
 the size of a buffer.
@@ -17,27 +18,30 @@ import pytest
 
 import optx
 
-# name -> (factory, number of parameter-sized buffers in its state).
+# name -> (factory, number of parameter-sized buffers in its state, number of
+# step counters: Adam's bias correction and one per scheduled block).
 REGISTRY = {
-  "sgd": (lambda: optx.sgd(0.1), 0),
-  "momentum": (lambda: optx.momentum(0.1, 0.9), 1),
-  "nesterov": (lambda: optx.nesterov(0.1, 0.9), 1),
-  "sgd_momentum": (lambda: optx.sgd(0.1, momentum=0.9), 1),
-  "adagrad": (lambda: optx.adagrad(0.1), 1),
-  "rmsprop": (lambda: optx.rmsprop(0.1), 1),
-  "rmsprop_centered": (lambda: optx.rmsprop(0.1, centered=True), 2),
-  "rmsprop_momentum": (lambda: optx.rmsprop(0.1, momentum=0.9), 2),
+  "sgd": (lambda: optx.sgd(0.1), 0, 0),
+  "momentum": (lambda: optx.momentum(0.1, 0.9), 1, 0),
+  "nesterov": (lambda: optx.nesterov(0.1, 0.9), 1, 0),
+  "sgd_momentum": (lambda: optx.sgd(0.1, momentum=0.9), 1, 0),
+  "adagrad": (lambda: optx.adagrad(0.1), 1, 0),
+  "rmsprop": (lambda: optx.rmsprop(0.1), 1, 0),
+  "rmsprop_centered": (lambda: optx.rmsprop(0.1, centered=True), 2, 0),
+  "rmsprop_momentum": (lambda: optx.rmsprop(0.1, momentum=0.9), 2, 0),
   "rmsprop_centered_momentum": (
     lambda: optx.rmsprop(0.1, centered=True, momentum=0.9),
     3,
+    0,
   ),
-  "adam": (lambda: optx.adam(0.1), 2),
-  "adam_amsgrad": (lambda: optx.adam(0.1, amsgrad=True), 3),
-  "adam_plateau": (lambda: optx.adam(0.1, plateau=optx.reduce_on_plateau()), 2),
+  "adam": (lambda: optx.adam(0.1), 2, 1),
+  "adam_amsgrad": (lambda: optx.adam(0.1, amsgrad=True), 3, 1),
+  "adam_plateau": (lambda: optx.adam(0.1, plateau=optx.reduce_on_plateau()), 2, 1),
   "adam_scheduled": (
     lambda: optx.adam(
       optx.onecycle_schedule(100, 0.1), b1=optx.onecycle_momentum_schedule(100)
     ),
+    2,
     2,
   ),
   "momentum_scheduled": (
@@ -45,6 +49,7 @@ REGISTRY = {
       optx.exponential_schedule(0.1, steps=10), optx.onecycle_momentum_schedule(100)
     ),
     1,
+    2,
   ),
 }
 NAMES = sorted(REGISTRY)
@@ -70,7 +75,7 @@ def split_state(state):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("wrap", [False, True], ids=["plain", "flatten"])
 def test_state_holds_the_minimum_buffers(name, wrap):
-  factory, buffers = REGISTRY[name]
+  factory, buffers, counters = REGISTRY[name]
   tx = optx.flatten(factory()) if wrap else factory()
   params = params_tree()
   state = tx.init(params)
@@ -78,6 +83,9 @@ def test_state_holds_the_minimum_buffers(name, wrap):
   assert sum(x.nbytes for x in arrays) == buffers * nbytes(params)
   assert all(x.dtype == jnp.float32 for x in arrays)
   assert len(scalars) <= 16  # counters and plateau bookkeeping only
+  # A step counter only where one is read (flatten keeps its own, for offsets).
+  found = optax.tree_utils.tree_get_all_with_path(state, "count")
+  assert sum(c is not None for _, c in found) == counters + wrap
   # Updates keep the state's layout: no buffer appears or grows.
   _, state = tx.update(params, state, params)
   arrays_after, scalars_after = split_state(state)
@@ -108,7 +116,7 @@ def test_reduced_precision_moments_take_their_own_bytes():
 )
 @pytest.mark.parametrize("wrap", [False, True], ids=["plain", "flatten"])
 def test_donated_train_step_reuses_every_buffer(name, wrap):
-  factory, buffers = REGISTRY[name]
+  factory, buffers, _ = REGISTRY[name]
   tx = optx.flatten(factory()) if wrap else factory()
   params = {"w": jnp.ones((64, 64)), "b": jnp.ones((64,))}
   grads = jax.tree.map(lambda p: 0.01 * p, params)

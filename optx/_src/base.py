@@ -18,15 +18,31 @@ Schedule: TypeAlias = Callable[[jax.Array], ArrayLike]
 ScalarOrSchedule: TypeAlias = ArrayLike | Schedule
 """A hyperparameter: a float, a scalar array, or a :data:`Schedule`."""
 
+Count: TypeAlias = Any
+"""A block's step counter: an int32 scalar array, or ``None`` where it reads no step.
 
-def value_at(hyperparameter: ScalarOrSchedule, count: jax.Array) -> jax.Array:
+Spelled ``Any`` because optax's ``OptState`` (a tree of arrays) has no ``None``
+in it, so ``jax.Array | None`` fields would not type-check as optax states.
+"""
+
+
+def value_at(hyperparameter: ScalarOrSchedule, count: jax.Array | None) -> jax.Array:
   """Returns the value of ``hyperparameter`` at step ``count`` as a float32 scalar.
 
-  A schedule is called with the step count; a constant is returned as is.
+  A schedule is called with the step count; a constant is returned as is
+  (``count`` may then be ``None``: blocks with constant hyperparameters keep
+  no counter).
   Hyperparameters live in float32 whatever the parameters' dtype, so that
   ``1 - b2`` and ``b2 ** t`` keep their precision; per-leaf maths casts them.
   """
-  value = hyperparameter(count) if callable(hyperparameter) else hyperparameter
+  if callable(hyperparameter):
+    if count is None:
+      raise ValueError(
+        "optx: a state without a step count was given to a block with a"
+        " schedule; pass the state made by this transform's own init"
+      )
+    return jnp.asarray(hyperparameter(count), dtype=jnp.float32)
+  value = hyperparameter
   return jnp.asarray(value, dtype=jnp.float32)
 
 
@@ -38,6 +54,26 @@ def zero_count() -> jax.Array:
 def increment(count: jax.Array) -> jax.Array:
   """``count + 1``, saturating at the dtype's maximum instead of wrapping (optax's)."""
   return jnp.asarray(optax.safe_increment(count))
+
+
+def any_schedule(*hyperparameters: Any) -> bool:
+  """Whether any of ``hyperparameters`` is a schedule (so its block needs a count)."""
+  return any(callable(h) for h in hyperparameters)
+
+
+def initial_count(needed: bool) -> jax.Array | None:
+  """A fresh step counter where the block reads one, ``None`` (no buffer) elsewhere.
+
+  A block whose hyperparameters are all constants never reads its step, so it
+  keeps no counter: the state stays at the minimum and the step has no scalar
+  kernel for it (on a GPU each is a launch, a few microseconds).
+  """
+  return zero_count() if needed else None
+
+
+def advance(count: jax.Array | None) -> jax.Array | None:
+  """:func:`increment`, with ``None`` (a block that keeps no counter) left as is."""
+  return None if count is None else increment(count)
 
 
 @functools.partial(jax.jit, static_argnums=2)

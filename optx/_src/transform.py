@@ -2,8 +2,10 @@
 
 Each block is an ``optax.GradientTransformation`` with a public NamedTuple state
 (optax's field names). Every numeric hyperparameter is a float, a scalar array
-or a schedule of the block's own step count, which is why each state carries an
-int32 ``count`` (it saturates at the int32 maximum). The aliases in
+or a schedule of the block's own step count. A block keeps an int32 ``count``
+(saturating at the int32 maximum) only where it reads one: when one of its
+hyperparameters is a schedule, for Adam's bias correction and for PyTorch's
+first-step dampening rule; elsewhere ``count`` is ``None``, no buffer. The aliases in
 ``alias.py`` chain these blocks in the order the equations need.
 
 optax has blocks of the same names; optx writes its own because optax's take
@@ -60,9 +62,12 @@ def _per_dtype(coefficients):
 
 
 class ScaleByLearningRateState(NamedTuple):
-  """State of :func:`scale_by_learning_rate`: the step the schedule sees next."""
+  """State of :func:`scale_by_learning_rate`: the step the schedule sees next.
 
-  count: jax.Array
+  ``count`` is ``None`` for a constant learning rate, which needs no step.
+  """
+
+  count: base.Count
 
 
 def scale_by_learning_rate(
@@ -96,16 +101,17 @@ def scale_by_learning_rate(
   v.check_number("scale_by_learning_rate", "learning_rate", learning_rate, lower=0)
   v.check_bool("scale_by_learning_rate", "flip_sign", flip_sign)
   sign = -1.0 if flip_sign else 1.0
+  counted = base.any_schedule(learning_rate)
 
   def init_fn(params):
     del params
-    return ScaleByLearningRateState(count=base.zero_count())
+    return ScaleByLearningRateState(count=base.initial_count(counted))
 
   def update_fn(updates, state, params=None):
     del params
     eta = _per_dtype((sign * base.value_at(learning_rate, state.count)).astype)
     updates = jax.tree.map(lambda g: eta(g.dtype) * g, updates)
-    return updates, ScaleByLearningRateState(count=base.increment(state.count))
+    return updates, ScaleByLearningRateState(count=base.advance(state.count))
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -115,9 +121,12 @@ def scale_by_learning_rate(
 
 
 class TraceState(NamedTuple):
-  """State of :func:`trace`: the step count and the momentum buffer."""
+  """State of :func:`trace`: the step count and the momentum buffer.
 
-  count: jax.Array
+  ``count`` is ``None`` when ``decay`` is constant and there is no dampening.
+  """
+
+  count: base.Count
   trace: optax.Params
 
 
@@ -167,18 +176,22 @@ def trace(
   v.check_dtype("trace", "accumulator_dtype", accumulator_dtype)
   # Without dampening (a literal 0) the factor is 1: skip one op per leaf.
   undamped = isinstance(dampening, (int, float)) and dampening == 0
+  # Dampening reads the step: the first update is undamped.
+  counted = base.any_schedule(decay, dampening) or not undamped
 
   def init_fn(params):
     return TraceState(
-      count=base.zero_count(), trace=base.zeros_like(params, accumulator_dtype)
+      count=base.initial_count(counted),
+      trace=base.zeros_like(params, accumulator_dtype),
     )
 
   def update_fn(updates, state, params=None):
     del params
     base.check_structure("trace", updates, state.trace)
-    beta = base.value_at(decay, state.count)
-    damp = jnp.where(state.count == 0, 1.0, 1.0 - base.value_at(dampening, state.count))
-    beta_, damp_ = _per_dtype(beta.astype), _per_dtype(damp.astype)
+    beta_ = _per_dtype(base.value_at(decay, state.count).astype)
+    if not undamped:
+      damp = 1.0 - base.value_at(dampening, state.count)
+      damp_ = _per_dtype(jnp.where(state.count == 0, 1.0, damp).astype)
 
     def leaf(g, m):
       g_m = g.astype(m.dtype) if undamped else damp_(m.dtype) * g.astype(m.dtype)
@@ -188,7 +201,7 @@ def trace(
 
     pairs = jax.tree.map(leaf, updates, state.trace)
     updates, new_trace = _unzip(pairs, updates, 2)
-    return updates, TraceState(count=base.increment(state.count), trace=new_trace)
+    return updates, TraceState(count=base.advance(state.count), trace=new_trace)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -211,9 +224,12 @@ def _unzip(pairs: Any, like: Any, n: int) -> tuple[Any, ...]:
 
 
 class ScaleByRssState(NamedTuple):
-  """State of :func:`scale_by_rss`: the step count and the sum of squares."""
+  """State of :func:`scale_by_rss`: the step count and the sum of squares.
 
-  count: jax.Array
+  ``count`` is ``None`` when ``eps`` is constant.
+  """
+
+  count: base.Count
   sum_of_squares: optax.Params
 
 
@@ -261,9 +277,11 @@ def scale_by_rss(
   v.check_number("scale_by_rss", "eps", eps, lower=0)
   v.check_choice("scale_by_rss", "eps_placement", eps_placement, ["inside", "outside"])
 
+  counted = base.any_schedule(eps)
+
   def init_fn(params):
     return ScaleByRssState(
-      count=base.zero_count(),
+      count=base.initial_count(counted),
       sum_of_squares=base.full_like(params, initial_accumulator_value),
     )
 
@@ -279,7 +297,7 @@ def scale_by_rss(
     updates, sum_of_squares = _unzip(
       jax.tree.map(leaf, updates, state.sum_of_squares), updates, 2
     )
-    return updates, ScaleByRssState(base.increment(state.count), sum_of_squares)
+    return updates, ScaleByRssState(base.advance(state.count), sum_of_squares)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -289,16 +307,22 @@ def scale_by_rss(
 
 
 class ScaleByRmsState(NamedTuple):
-  """State of :func:`scale_by_rms`: the step count and the squares' average."""
+  """State of :func:`scale_by_rms`: the step count and the squares' average.
 
-  count: jax.Array
+  ``count`` is ``None`` when ``decay`` and ``eps`` are constants.
+  """
+
+  count: base.Count
   nu: optax.Params
 
 
 class ScaleByStddevState(NamedTuple):
-  """State of :func:`scale_by_stddev`: step count, gradients' and squares' averages."""
+  """State of :func:`scale_by_stddev`: step count, gradients' and squares' averages.
 
-  count: jax.Array
+  ``count`` is ``None`` when ``decay`` and ``eps`` are constants.
+  """
+
+  count: base.Count
   mu: optax.Params
   nu: optax.Params
 
@@ -345,8 +369,12 @@ def scale_by_rms(
   )
   v.check_choice("scale_by_rms", "eps_placement", eps_placement, ["inside", "outside"])
 
+  counted = base.any_schedule(decay, eps)
+
   def init_fn(params):
-    return ScaleByRmsState(base.zero_count(), base.full_like(params, initial_scale))
+    return ScaleByRmsState(
+      base.initial_count(counted), base.full_like(params, initial_scale)
+    )
 
   def update_fn(updates, state, params=None):
     del params
@@ -363,7 +391,7 @@ def scale_by_rms(
       return g * _scaled_sqrt_inverse(s, epsilon(s.dtype), eps_placement), s
 
     updates, nu = _unzip(jax.tree.map(leaf, updates, state.nu), updates, 2)
-    return updates, ScaleByRmsState(base.increment(state.count), nu)
+    return updates, ScaleByRmsState(base.advance(state.count), nu)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -413,9 +441,13 @@ def scale_by_stddev(
     "scale_by_stddev", "eps_placement", eps_placement, ["inside", "outside"]
   )
 
+  counted = base.any_schedule(decay, eps)
+
   def init_fn(params):
     return ScaleByStddevState(
-      base.zero_count(), base.zeros_like(params), base.full_like(params, initial_scale)
+      base.initial_count(counted),
+      base.zeros_like(params),
+      base.full_like(params, initial_scale),
     )
 
   def update_fn(updates, state, params=None):
@@ -437,7 +469,7 @@ def scale_by_stddev(
     updates, mu, nu = _unzip(
       jax.tree.map(leaf, updates, state.mu, state.nu), updates, 3
     )
-    return updates, ScaleByStddevState(base.increment(state.count), mu, nu)
+    return updates, ScaleByStddevState(base.advance(state.count), mu, nu)
 
   return optax.GradientTransformation(init_fn, update_fn)
 

@@ -14,9 +14,12 @@ from optx._src import validation as v
 
 
 class AddDecoupledWeightDecayState(NamedTuple):
-  """State of :func:`add_decoupled_weight_decay`: the step the schedules see next."""
+  """State of :func:`add_decoupled_weight_decay`: the step the schedules see next.
 
-  count: jax.Array
+  ``count`` is ``None`` when both hyperparameters are constants.
+  """
+
+  count: base.Count
 
 
 def add_decoupled_weight_decay(
@@ -56,9 +59,11 @@ def add_decoupled_weight_decay(
   v.check_number("add_decoupled_weight_decay", "weight_decay", weight_decay, lower=0)
   v.check_number("add_decoupled_weight_decay", "learning_rate", learning_rate, lower=0)
 
+  counted = base.any_schedule(weight_decay, learning_rate)
+
   def init_fn(params):
     del params
-    return AddDecoupledWeightDecayState(count=base.zero_count())
+    return AddDecoupledWeightDecayState(count=base.initial_count(counted))
 
   def update_fn(updates, state, params=None):
     if params is None:
@@ -72,7 +77,7 @@ def add_decoupled_weight_decay(
     updates = jax.tree.map(
       lambda u, p: u - decay.astype(u.dtype) * p.astype(u.dtype), updates, params
     )
-    return updates, AddDecoupledWeightDecayState(base.increment(state.count))
+    return updates, AddDecoupledWeightDecayState(base.advance(state.count))
 
   tx = optax.GradientTransformation(init_fn, update_fn)
   return tx if mask is None else optax.masked(tx, mask)
