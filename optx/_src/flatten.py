@@ -70,8 +70,9 @@ def _opaque(values: list[int], count: jax.Array) -> list[jax.Array]:
   and step times depend on which ops, chosen when the step is lowered: a
   while loop that never runs (the cheapest on CPU; TPUs run loops on the
   device), or sorts for CUDA and ROCm, whose runtime blocks the host on a
-  loop's condition every step (on an H100 and an H200 the sorts also
-  compiled 10-24% faster than the loop).
+  loop's condition every step (on an H200 the loop's step returned to the
+  host only when the device was done, 98% of the step, the sorts' after 66%;
+  on an H100 and an H200 the sorts also compiled 10-24% faster).
   """
   sorts = functools.partial(_sorted, values)
   loop = functools.partial(_looped, values)
@@ -204,11 +205,15 @@ def flatten(
   of 64 floats, XLA CPU: Adam 0.40x Optax's step time and 0.36x its compile
   time, momentum 0.54x and 0.89x; on an H200, Adam 0.29x and 0.28x), but the
   state is no longer shaped like the parameters (no per-leaf moments to
-  inspect, no sharding taken from the parameters), and flattening large
-  leaves would make the step several times slower (extra copies of the gradients and updates). Leaves larger than
-  ``max_leaf_size`` elements keep buffers of their own, so that a model
-  mixing large matrices with many small vectors pays the copies only on the
-  small ones. The gradients must have the parameters' structure and dtypes.
+  inspect, no sharding taken from the parameters), and on a CPU flattening
+  large leaves makes the step several times slower (extra copies of the
+  gradients and updates). Leaves larger than ``max_leaf_size`` elements keep
+  buffers of their own, so that a model mixing large matrices with many small
+  vectors pays the copies only on the small ones. On a GPU, where copies are
+  cheap and each array costs the host, a large ``max_leaf_size`` can win:
+  Adam on 200 leaves totalling 16M floats stepped in 0.46x Optax's time with
+  every leaf flattened (H200), against 5-6x on a CPU. The gradients must have
+  the parameters' structure and dtypes.
 
   Args:
     inner: an elementwise transformation, e.g. ``optx.adam(1e-3)``.
