@@ -31,9 +31,9 @@ def value_at(hyperparameter: ScalarOrSchedule, count: jax.Array | None) -> jax.A
 
   A schedule is called with the step count; a constant is returned as is
   (``count`` may then be ``None``: blocks with constant hyperparameters keep
-  no counter).
-  Hyperparameters live in float32 whatever the parameters' dtype, so that
-  ``1 - b2`` and ``b2 ** t`` keep their precision; per-leaf maths casts them.
+  no counter). Hyperparameters live in float32 whatever the parameters'
+  dtype, so that ``1 - b2`` and ``b2 ** t`` keep their precision; per-leaf
+  maths casts them.
   """
   if callable(hyperparameter):
     if count is None:
@@ -41,9 +41,8 @@ def value_at(hyperparameter: ScalarOrSchedule, count: jax.Array | None) -> jax.A
         "optx: a state without a step count was given to a block with a"
         " schedule; pass the state made by this transform's own init"
       )
-    return jnp.asarray(hyperparameter(count), dtype=jnp.float32)
-  value = hyperparameter
-  return jnp.asarray(value, dtype=jnp.float32)
+    hyperparameter = hyperparameter(count)
+  return jnp.asarray(hyperparameter, dtype=jnp.float32)
 
 
 def zero_count() -> jax.Array:

@@ -5,8 +5,8 @@ Each block is an ``optax.GradientTransformation`` with a public NamedTuple state
 or a schedule of the block's own step count. A block keeps an int32 ``count``
 (saturating at the int32 maximum) only where it reads one: when one of its
 hyperparameters is a schedule, for Adam's bias correction and for PyTorch's
-first-step dampening rule; elsewhere ``count`` is ``None``, no buffer. The aliases in
-``alias.py`` chain these blocks in the order the equations need.
+first-step dampening rule; elsewhere ``count`` is ``None``, no buffer. The
+aliases in ``alias.py`` chain these blocks in the order the equations need.
 
 optax has blocks of the same names; optx writes its own because optax's take
 only floats for momentum, decay and betas (no schedules, which 1cycle needs for
