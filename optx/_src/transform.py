@@ -176,8 +176,8 @@ def trace(
   v.check_dtype("trace", "accumulator_dtype", accumulator_dtype)
   # Without dampening (a literal 0) the factor is 1: skip one op per leaf.
   undamped = isinstance(dampening, (int, float)) and dampening == 0
-  # Dampening reads the step: the first update is undamped.
-  counted = base.any_schedule(decay, dampening) or not undamped
+  # Dampening (any but a literal 0) reads the step: the first update is undamped.
+  counted = base.any_schedule(decay) or not undamped
 
   def init_fn(params):
     return TraceState(
