@@ -43,20 +43,47 @@ traces and compiles in 5.3 s, 3.1 s or 3.3 s).
 """
 
 
+_GROUP_MAX_SIZE = 2**14
+"""Pieces of at most this many elements are joined in groups before the final
+concatenation; larger pieces are copied once, by the final one."""
+
+
+def _runs(pieces: list[jax.Array]) -> list[list[jax.Array]]:
+  """``pieces`` in order, as runs of up to ten small pieces; a large one runs alone."""
+  runs: list[list[jax.Array]] = []
+  for piece in pieces:
+    if (
+      piece.size <= _GROUP_MAX_SIZE
+      and runs
+      and runs[-1][0].size <= _GROUP_MAX_SIZE
+      and len(runs[-1]) < _FAN_IN
+    ):
+      runs[-1].append(piece)
+    else:
+      runs.append([piece])
+  return runs
+
+
 def _concatenate(pieces: list[jax.Array]) -> jax.Array:
-  """``jnp.concatenate(pieces)``, as a tree of concatenations of ten operands.
+  """``jnp.concatenate(pieces)``, runs of small pieces first joined in groups of ten.
 
   XLA's CPU backend emits a concatenation as one kernel whose code grows with
   its operand count: joining 2000 leaves in one op takes 4 s to compile, in
   groups of ten 1 s (the groups of equal shapes are the same kernel). The
   barrier between levels keeps XLA from merging the groups back into one op.
+  Each level copies its pieces once more, nothing for small pieces but a pass
+  over memory for large ones, so large pieces skip the groups: with all 200
+  leaves of 16M floats flattened (XLA CPU), the momentum step took 0.81x
+  ``optax.flatten``'s time instead of 1.53x, Adam's 1.00x instead of 1.15x.
   """
   while len(pieces) > _FAN_IN:
-    groups = [
-      jnp.concatenate(pieces[i : i + _FAN_IN]) for i in range(0, len(pieces), _FAN_IN)
-    ]
-    pieces = list(jax.lax.optimization_barrier(groups))
-  return pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
+    runs = _runs(pieces)
+    if len(runs) == len(pieces):  # no two small pieces side by side
+      break
+    joined = [jax.lax.concatenate(run, 0) for run in runs if len(run) > 1]
+    groups = iter(jax.lax.optimization_barrier(joined))
+    pieces = [next(groups) if len(run) > 1 else run[0] for run in runs]
+  return pieces[0] if len(pieces) == 1 else jax.lax.concatenate(pieces, 0)
 
 
 def _opaque(values: list[int], count: jax.Array) -> list[jax.Array]:
