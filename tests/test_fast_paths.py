@@ -209,8 +209,9 @@ def test_flatten_groups_small_leaves_in_levels_of_ten():
 def test_flatten_copies_large_leaves_once():
   # Leaves above the grouping size, side by side with small ones, go straight
   # into the final concatenation: one pass over their memory, not one per
-  # level of groups (the step took 1.5x optax.flatten's time with the levels
-  # on the CPU). Runs of small leaves between them are still grouped.
+  # level of groups (on the CPU, Adam's step took 1.16x optax.flatten's time
+  # with the levels, 0.97x without). Runs of small leaves between them are
+  # still grouped.
   large = flatten_module._GROUP_MAX_SIZE + 1
   sizes = [large, 3] * 12 + [5] * 12
   grads = {f"p{i:03d}": jnp.ones(size) for i, size in enumerate(sizes)}
