@@ -239,8 +239,8 @@ def flatten(
   vectors pays the copies only on the small ones. On a GPU, where copies are
   cheap and each array costs the host, a large ``max_leaf_size`` can win:
   Adam on 200 leaves totalling 16M floats stepped in 0.46-0.60x Optax's time
-  with every leaf flattened (H200), against 4-6x on a CPU. The gradients must have
-  the parameters' structure and dtypes.
+  with every leaf flattened (H200), against 4-6x on a CPU. The gradients must
+  have the parameters' structure and dtypes.
 
   Args:
     inner: an elementwise transformation, e.g. ``optx.adam(1e-3)``.
