@@ -558,7 +558,7 @@ def _plateau(
     return []
   if isinstance(plateau, ReduceLROnPlateau):
     return [plateau.transform(lr)]
-  if isinstance(plateau, optax.GradientTransformationExtraArgs):
+  if isinstance(plateau, plateau_lib.ReduceOnPlateau):
     return [plateau]
   raise TypeError(
     f"optx.{call}(plateau=...) must be an optx.torch.ReduceLROnPlateau(...) or an"

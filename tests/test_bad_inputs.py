@@ -76,10 +76,18 @@ class Real:
       yield "negative" if self.lower == 0 else "below range", below, ValueError
       if self.lower_open:
         yield "zero" if self.lower == 0 else "at open bound", self.lower, ValueError
+        # Above the bound, but not in float32, where the maths runs.
+        nudge = 1e-50 if self.lower == 0 else abs(self.lower) * 1e-9
+        yield "open bound in float32", self.lower + nudge, ValueError
     if self.upper is not None:
       yield "above range", self.upper + 0.25, ValueError
       if self.upper_open:
         yield "at open bound", self.upper, ValueError
+        yield (
+          "open bound in float32",
+          self.upper - max(abs(self.upper), 1) * 1e-9,
+          ValueError,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,12 +151,17 @@ class Function:
 
 @dataclasses.dataclass(frozen=True)
 class Transform:
-  """An optional performance-scheduling transform."""
+  """A transformation; with ``plateau_only``, an optimizer's ``plateau=``."""
+
+  plateau_only: bool = True
 
   def bad(self):
     yield "str", "plateau", TypeError
     yield "number", 0.5, TypeError
     yield "function", _schedule, TypeError
+    if self.plateau_only:
+      # Any other transformation would, e.g., apply the learning rate twice.
+      yield "another transformation", optax.sgd(0.1), TypeError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,7 +406,7 @@ def _core() -> list[Factory]:
       "flatten",
       optx.flatten,
       {"inner": optx.sgd(0.1)},
-      {"inner": Transform(), "max_leaf_size": Int(lower=0)},
+      {"inner": Transform(plateau_only=False), "max_leaf_size": Int(lower=0)},
     ),
     Factory(
       "sweep",

@@ -183,3 +183,27 @@ def test_observe_reaches_nested_plateau_states():
   state = tx.init({"w": jnp.zeros(3)})
   state = optx.observe(optx.observe(state, 2.0), 2.0)
   assert float(optx.plateau_scale(state)) == 0.5
+
+
+@pytest.mark.parametrize(
+  "value, error",
+  [
+    (np.array([1.0, 2.0]), ValueError),  # would broadcast into scale and best
+    (jnp.ones((1,)), ValueError),
+    ("0.5", TypeError),
+    (1.0 + 2.0j, TypeError),
+  ],
+  ids=["vector", "one-element vector", "str", "complex"],
+)
+def test_a_measurement_that_is_not_a_real_scalar_is_refused(value, error):
+  tx = optx.sgd(0.1, plateau=optx.reduce_on_plateau(patience=0))
+  state = tx.init(jnp.zeros(3))
+  with pytest.raises(error, match=r"optx\.observe\(value=\.\.\.\)"):
+    optx.observe(state, value)
+  plateau = optx.reduce_on_plateau(patience=0)
+  with pytest.raises(error, match=r"optx\.reduce_on_plateau\(\.\.\.\)\.update\(value"):
+    plateau.update(jnp.zeros(3), plateau.init(jnp.zeros(3)), value=value)
+  # The state is untouched and still steps with a scalar measurement.
+  state = optx.observe(optx.observe(state, 1.0), 1.0)
+  assert optx.plateau_scale(state) == 0.5
+  assert state[1].best.shape == ()

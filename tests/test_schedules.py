@@ -172,3 +172,16 @@ def test_schedule_as_learning_rate_sees_count_from_zero():
     u, state = tx.update(jnp.ones(1), state)
     rates.append(-float(u[0]))
   assert rates == [1.0, 1.0, 0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+  "step", [np.uint32(2**31 + 5), np.uint32(2**32 - 1)], ids=["2**31+5", "uint32 max"]
+)
+def test_step_schedules_do_not_wrap_a_wider_step(step):
+  # A uint32 step (or an int64 one under x64) past the int32 maximum is taken
+  # in its own dtype: as int32 it would wrap to a negative step.
+  piecewise = optx.piecewise_constant_schedule([5, 15], [1.0, 2.0, 3.0])
+  assert float(piecewise(step)) == 3.0
+  assert float(jax.jit(piecewise)(step)) == 3.0
+  epochs = optx.epoch_schedule(lambda epoch: epoch // 1000, steps_per_epoch=1000)
+  assert float(epochs(step)) == np.float32(int(step) // 1000 // 1000)

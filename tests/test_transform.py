@@ -105,3 +105,65 @@ def test_a_scheduled_block_refuses_a_state_without_a_count():
   scheduled = optx.scale_by_learning_rate(optx.exponential_schedule(0.1, steps=10))
   with pytest.raises(ValueError, match="without a step count"):
     scheduled.update(jnp.ones(2), state)
+
+
+def _rss_reference(grads, s, b=None, centered=False, eps=1e-7, lr=0.01):
+  """NumPy loop of AdaGrad (``b`` None) or RMSProp, state kept in ``s.dtype``.
+
+  The squares are taken in the gradients' dtype and rounded to the state's
+  (as Adam and ``trace`` do); the update is taken in float64 here.
+  """
+  dtype = s.dtype
+  a = np.zeros_like(s)
+  out = []
+  for g in grads:
+    sq = np.square(g).astype(dtype)
+    if b is None:
+      s = (s + sq).astype(dtype)
+    else:
+      s = (b * s + (1 - b) * sq).astype(dtype)
+      a = (b * a + (1 - b) * g.astype(dtype)).astype(dtype) if centered else a
+    v = s.astype(np.float64) - a.astype(np.float64) ** 2
+    out.append(-lr * g.astype(np.float64) / np.sqrt(v + eps))
+  return out, s
+
+
+@pytest.mark.parametrize(
+  "param_dtype, grad_dtype",
+  [(jnp.bfloat16, jnp.float32), (jnp.float32, jnp.bfloat16)],
+  ids=["bf16 params, f32 grads", "f32 params, bf16 grads"],
+)
+@pytest.mark.parametrize("name", ["adagrad", "rmsprop", "rmsprop_centered"])
+def test_square_averages_keep_the_state_dtype_and_the_gradients(
+  name, param_dtype, grad_dtype
+):
+  # The state stays in the parameters' dtype (a lax.scan carry must not
+  # change type) and the updates come out in the gradients' dtype, as for
+  # Adam and momentum.
+  tx, reference = {
+    "adagrad": (optx.adagrad(0.01, 0.1), lambda g, s: _rss_reference(g, s)),
+    "rmsprop": (optx.rmsprop(0.01, 0.9), lambda g, s: _rss_reference(g, s, b=0.9)),
+    "rmsprop_centered": (
+      optx.rmsprop(0.01, 0.9, centered=True),
+      lambda g, s: _rss_reference(g, s, b=0.9, centered=True),
+    ),
+  }[name]
+  params = jnp.linspace(-1.0, 1.0, 8, dtype=param_dtype)
+  rng = np.random.default_rng(0)
+  grads = [jnp.asarray(rng.standard_normal(8), grad_dtype) for _ in range(STEPS)]
+
+  def step(state, g):
+    u, state = tx.update(g, state, params)
+    return state, u
+
+  state = tx.init(params)
+  final, updates = jax.lax.scan(step, state, jnp.stack(grads))
+  assert jax.tree.map(lambda x: x.dtype, final) == jax.tree.map(
+    lambda x: x.dtype, state
+  )
+  assert updates.dtype == grad_dtype
+  start = np.full(8, 0.1 if name == "adagrad" else 0.0, np.dtype(param_dtype))
+  expected, _ = reference([np.asarray(g) for g in grads], start)
+  np.testing.assert_allclose(
+    np.asarray(updates, np.float64), np.stack(expected), rtol=2e-2, atol=1e-6
+  )

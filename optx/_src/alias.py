@@ -13,6 +13,7 @@ from typing import Any
 import optax
 
 from optx._src import base
+from optx._src import plateau as plateau_lib
 from optx._src import transform
 from optx._src import validation as v
 
@@ -23,7 +24,7 @@ def _learning_rate(
   call: str, learning_rate: base.ScalarOrSchedule, plateau: Plateau
 ) -> list[optax.GradientTransformation]:
   v.check_number(call, "learning_rate", learning_rate, lower=0)
-  if plateau is not None and not isinstance(plateau, optax.GradientTransformation):
+  if plateau is not None and not isinstance(plateau, plateau_lib.ReduceOnPlateau):
     raise TypeError(
       f"optx.{call}(plateau=...) must be an optx.reduce_on_plateau(...)"
       f" transform, got {plateau!r}"

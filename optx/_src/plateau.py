@@ -29,6 +29,17 @@ from optx._src import base
 from optx._src import validation as v
 
 
+class ReduceOnPlateau(optax.GradientTransformationExtraArgs):
+  """What :func:`reduce_on_plateau` returns: a transformation taking ``value=``.
+
+  Its own type, so that an optimizer's ``plateau=`` can tell it from any
+  other transformation (another one there would, for example, apply the
+  learning rate twice).
+  """
+
+  __slots__ = ()
+
+
 class PlateauConfig(NamedTuple):
   """The decision rule's hyperparameters, kept in the state as arrays."""
 
@@ -73,7 +84,7 @@ def reduce_on_plateau(
   threshold_mode: Literal["abs", "rel"] = "abs",
   rule: Literal["keras", "torch"] = "keras",
   eps: ArrayLike = 0.0,
-) -> optax.GradientTransformationExtraArgs:
+) -> ReduceOnPlateau:
   r"""Performance scheduling: scales updates down when a measurement plateaus.
 
   Updates are multiplied by a scale :math:`\lambda` (1 at first). At each
@@ -165,11 +176,11 @@ def reduce_on_plateau(
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
     del params, extra_args
     if value is not None:
-      state = _record(state, value)
+      state = _record(state, _measurement("reduce_on_plateau(...).update", value))
     updates = jax.tree.map(lambda u: state.scale.astype(u.dtype) * u, updates)
     return updates, state
 
-  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+  return ReduceOnPlateau(init_fn, update_fn)
 
 
 def _is_improvement(state: ReduceOnPlateauState, x: jax.Array) -> jax.Array:
@@ -179,6 +190,29 @@ def _is_improvement(state: ReduceOnPlateauState, x: jax.Array) -> jax.Array:
   # Relative mode is PyTorch's literal ``best * (1 -/+ threshold)``.
   bound = jnp.where(c.relative, best * (1 - sign * c.min_delta), best - c.min_delta)
   return sign * x < bound
+
+
+def _measurement(call: str, value: Any) -> jax.Array:
+  """``value`` as a float32 scalar; a clear error for anything else.
+
+  A measurement of another shape would broadcast into ``scale`` and ``best``
+  and fail (or, worse, broadcast) in a later update, far from its cause.
+  """
+  if isinstance(value, (str, bytes)) or value is None:
+    raise TypeError(f"optx.{call}(value=...) must be a real scalar, got {value!r}")
+  x = jnp.asarray(value)
+  if x.ndim != 0:
+    raise ValueError(
+      f"optx.{call}(value=...) must be a scalar (one measurement), got shape"
+      f" {x.shape}; reduce it first (e.g. its mean)"
+    )
+  if not (
+    jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)
+  ):
+    raise TypeError(
+      f"optx.{call}(value=...) must be a real number, got dtype {x.dtype}"
+    )
+  return x.astype(jnp.float32)
 
 
 def _record(state: ReduceOnPlateauState, value: ArrayLike) -> ReduceOnPlateauState:
@@ -259,8 +293,9 @@ def observe(
     >>> print(optx.plateau_scale(state))
     0.5
   """
+  value = _measurement("observe", value)
   if axis_name is not None:
-    value = jax.lax.pmean(jnp.asarray(value, jnp.float32), axis_name)
+    value = jax.lax.pmean(value, axis_name)
   return jax.tree.map(
     lambda s: _record(s, value) if _is_plateau(s) else s,
     opt_state,

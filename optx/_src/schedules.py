@@ -216,7 +216,8 @@ def piecewise_constant_schedule(
   table = jnp.asarray(values, jnp.float32)
 
   def schedule(count):
-    index = jnp.searchsorted(bounds, jnp.asarray(count, jnp.int32), side="right")
+    t = _step(count)  # in its own dtype: an int64 or uint32 step does not wrap
+    index = jnp.searchsorted(bounds.astype(t.dtype), t, side="right")
     return table[index]
 
   return schedule
@@ -372,7 +373,8 @@ def epoch_schedule(
   .. math::
     \eta(t) = f(\lfloor t / n \rfloor)
 
-  where :math:`f` is ``fn`` called with the 0-based epoch as an int32 array and
+  where :math:`f` is ``fn`` called with the 0-based epoch as an integer array
+  (int32, or the step's own integer dtype, such as int64 under x64) and
   :math:`n` is ``steps_per_epoch``. ``fn`` must be jittable: arithmetic like
   the seed's ``lr0 * 0.1 ** (epoch / s)`` is; an ``if epoch < 5`` chain is not,
   so write it as ``piecewise_constant_schedule([5, 15], [...])``.
@@ -397,7 +399,9 @@ def epoch_schedule(
   v.check_integer("epoch_schedule", "steps_per_epoch", steps_per_epoch, lower=1)
 
   def schedule(count):
-    epoch = jnp.maximum(jnp.asarray(count, jnp.int32), 0) // steps_per_epoch
-    return jnp.asarray(fn(epoch), jnp.float32)
+    t = _step(count)  # in its own dtype: an int64 or uint32 step does not wrap
+    if not jnp.issubdtype(t.dtype, jnp.integer):
+      t = t.astype(jnp.int32)
+    return jnp.asarray(fn(t // steps_per_epoch), jnp.float32)
 
   return schedule

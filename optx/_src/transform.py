@@ -39,6 +39,19 @@ def _scaled_sqrt_inverse(s: jax.Array, eps: jax.Array, placement: str) -> jax.Ar
   return 1 / (jnp.sqrt(s) + eps)
 
 
+def _scaled(g: jax.Array, s: jax.Array, epsilon: Any, placement: str) -> jax.Array:
+  """``g`` times :func:`_scaled_sqrt_inverse` of ``s``, in ``g``'s dtype.
+
+  The product is taken in the wider of the two dtypes, so a state kept in
+  another dtype than the gradients (bfloat16 parameters, float32 gradients)
+  neither changes the updates' dtype nor loses the wider one's precision.
+  ``epsilon`` maps a dtype to ε in it.
+  """
+  dtype = _wider(g.dtype, s.dtype)
+  inverse = _scaled_sqrt_inverse(s.astype(dtype), epsilon(dtype), placement)
+  return (g.astype(dtype) * inverse).astype(g.dtype)
+
+
 def _per_dtype(coefficients):
   """Memoizes ``coefficients(dtype)`` for one update call.
 
@@ -291,8 +304,8 @@ def scale_by_rss(
     epsilon = _per_dtype(base.value_at(eps, state.count).astype)
 
     def leaf(g, s):
-      s = s + g * g
-      return g * _scaled_sqrt_inverse(s, epsilon(s.dtype), eps_placement), s
+      s = s + jnp.square(g).astype(s.dtype)
+      return _scaled(g, s, epsilon, eps_placement), s
 
     updates, sum_of_squares = _unzip(
       jax.tree.map(leaf, updates, state.sum_of_squares), updates, 2
@@ -387,8 +400,8 @@ def scale_by_rms(
 
     def leaf(g, s):
       b, one_minus_b = coefficients(s.dtype)
-      s = b * s + one_minus_b * (g * g)
-      return g * _scaled_sqrt_inverse(s, epsilon(s.dtype), eps_placement), s
+      s = b * s + one_minus_b * jnp.square(g).astype(s.dtype)
+      return _scaled(g, s, epsilon, eps_placement), s
 
     updates, nu = _unzip(jax.tree.map(leaf, updates, state.nu), updates, 2)
     return updates, ScaleByRmsState(base.advance(state.count), nu)
@@ -461,10 +474,9 @@ def scale_by_stddev(
 
     def leaf(g, a, s):
       b, one_minus_b = coefficients(s.dtype)
-      a = b * a + one_minus_b * g
-      s = b * s + one_minus_b * (g * g)
-      u = g * _scaled_sqrt_inverse(s - a * a, epsilon(s.dtype), eps_placement)
-      return u, a, s
+      a = b * a + one_minus_b * g.astype(a.dtype)
+      s = b * s + one_minus_b * jnp.square(g).astype(s.dtype)
+      return _scaled(g, s - a * a, epsilon, eps_placement), a, s
 
     updates, mu, nu = _unzip(
       jax.tree.map(leaf, updates, state.mu, state.nu), updates, 3

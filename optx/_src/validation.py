@@ -110,6 +110,14 @@ def check_number(
   if upper is not None and (number > upper or (upper_open and number == upper)):
     sign = "<" if upper_open else "<="
     raise ValueError(f"optx.{call}({name}=...) must be {sign} {upper}, got {number}")
+  # Hyperparameters are float32 scalars (base.value_at): an open bound must
+  # also hold there, or 1 - 1e-8 becomes 1 and a bias correction divides by 0.
+  for bound, is_open, sign in ((lower, lower_open, ">"), (upper, upper_open, "<")):
+    if is_open and bound is not None and np.float32(number) == np.float32(bound):
+      raise ValueError(
+        f"optx.{call}({name}=...) must be {sign} {bound} in float32, where"
+        f" {number!r} rounds to {float(np.float32(number))!r}"
+      )
 
 
 def check_integer(
