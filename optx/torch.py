@@ -262,7 +262,8 @@ class OneCycleLR(_Scheduler):
   for ``momentum`` (SGD, RMSprop) or ``betas[0]`` (Adam, AdamW) when this
   schedule is their ``lr``, as PyTorch overwrites them. PyTorch raises after
   ``total_steps`` scheduler steps; this schedule holds its value at step
-  :math:`T` from then on.
+  :math:`T` from then on. Each value is PyTorch's float64 value to float32
+  rounding, down to the end of the cycle.
 
   Args:
     max_lr: :math:`\eta_{max}` (>= 0).
@@ -368,26 +369,37 @@ class OneCycleLR(_Scheduler):
       self._lr_keys, self._momentum_keys = ["ix", "xf"], ["hl", "lh"]
     self._ends = [float(e) for e in ends]
 
-  def _anneal(self, start, end, r):
+  def _anneal(self, start, end, r, rest):
+    # PyTorch's formulas rewritten as weighted sums of the two endpoints with
+    # non-negative weights, r and rest = 1 - r, so nothing cancels in float32
+    # as r -> 0 or r -> 1: (cos(pi r) + 1)/2 = sin(pi rest/2)^2 and
+    # (1 - cos(pi r))/2 = sin(pi r/2)^2.
     if self.anneal_strategy == "cos":
-      return end + (start - end) / 2 * (jnp.cos(math.pi * r) + 1)
-    return (end - start) * r + start
+      return (
+        start * jnp.sin(math.pi / 2 * rest) ** 2 + end * jnp.sin(math.pi / 2 * r) ** 2
+      )
+    return start * rest + end * r
 
   def _phased(self, count, keys, values):
     # Steps are integers, so ``step <= end`` is decided on floor(end), exactly
-    # as PyTorch's float64 comparison decides it.
+    # as PyTorch's float64 comparison decides it. Within a phase, r = (t -
+    # start)/length and rest = (end - t)/length are each an integer count of
+    # steps plus a float64 remainder in [0, 1), over PyTorch's float64 length:
+    # both are exact to float32 rounding, and non-negative on the phase's
+    # steps (rest < 0 only at step T, PyTorch's last, extrapolated value).
     step = jnp.clip(jnp.asarray(count, jnp.int32), 0, self.total_steps)
-    t = step.astype(jnp.float32)
     start = 0.0
     pieces = []
     for end, key in zip(self._ends, keys, strict=True):
-      length = end - start
-      r = (t - start) / (length if length != 0 else 1.0)
-      pieces.append((math.floor(end), self._anneal(values[key[0]], values[key[1]], r)))
+      length = (end - start) or 1.0
+      first, last = math.ceil(start), math.floor(end)
+      r = ((step - first).astype(jnp.float32) + (first - start)) / length
+      rest = ((last - step).astype(jnp.float32) + (end - last)) / length
+      pieces.append((last, self._anneal(values[key[0]], values[key[1]], r, rest)))
       start = end
     result = pieces[-1][1]
-    for floor_end, value in reversed(pieces[:-1]):
-      result = jnp.where(step <= floor_end, value, result)
+    for last, value in reversed(pieces[:-1]):
+      result = jnp.where(step <= last, value, result)
     return result
 
   def __call__(self, count):
