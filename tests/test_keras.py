@@ -10,6 +10,7 @@ callbacks by hand, epoch by epoch. Run with ``-s`` to print the worst figure
 of every case.
 """
 
+import functools
 import types
 
 import chex
@@ -274,6 +275,59 @@ def test_optimizer_matches_keras(case):
   ours = optx_run(getattr(optx.keras, name)(**kwargs))
   theirs = keras_run(getattr(keras.optimizers, name)(**kwargs))
   check(case, ours, theirs)
+
+
+# Gradients whose global norm is not finite: Keras's scale c * min(1/N, 1/c)
+# + (N - N) is then NaN, and so is every update (optax's clip_by_global_norm
+# would zero the finite entries and skip the update).
+NON_FINITE_NORM_GRADIENTS = {
+  "the sum of squares overflows float32": [[1e30, 1.0], [0.5, -0.5]],
+  "an inf entry": [[np.inf, 1.0], [0.5, -0.5]],
+  "a -inf entry": [[1.0, 2.0], [-np.inf, 0.5]],
+}
+
+
+@pytest.mark.parametrize("gradients", list(NON_FINITE_NORM_GRADIENTS))
+@pytest.mark.parametrize(
+  "name, kwargs",
+  [
+    ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    ("Adam", {"learning_rate": 0.01, "weight_decay": 0.1}),
+  ],
+)
+def test_global_clipnorm_of_a_non_finite_norm_matches_keras(name, kwargs, gradients):
+  grads = [jnp.asarray(g, jnp.float32) for g in NON_FINITE_NORM_GRADIENTS[gradients]]
+  params = [np.ones(2, np.float32), np.full(2, -2.0, np.float32)]
+  variables = [keras.Variable(p) for p in params]
+  getattr(keras.optimizers, name)(**kwargs, global_clipnorm=1.0).apply(grads, variables)
+  theirs = [np.asarray(v.value) for v in variables]
+  tx = getattr(optx.keras, name)(**kwargs, global_clipnorm=1.0)
+  ours_params = [jnp.asarray(p) for p in params]
+  updates, _ = jax.jit(tx.update)(grads, tx.init(ours_params), ours_params)
+  ours = optax.apply_updates(ours_params, updates)
+  assert np.isnan(theirs).all()  # Keras's rule, run
+  np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_global_clipnorm_rounds_as_keras():
+  # SGD(1.0) from zero parameters: the new parameters are minus the clipped
+  # gradients, bit for bit, in both libraries (eager). optax's clip, which
+  # scales by c / N where N > c, differs in the last bit for about half of
+  # these draws.
+  rng = np.random.default_rng(1)
+  for _ in range(20):
+    clip = float(rng.choice([0.1, 0.3, 1.0, 2.0, 7.0]))
+    grads = [
+      jnp.asarray(rng.normal(size=shape) * rng.uniform(0.01, 10), jnp.float32)
+      for shape in SHAPES.values()
+    ]
+    variables = [keras.Variable(np.zeros(g.shape, np.float32)) for g in grads]
+    keras.optimizers.SGD(1.0, global_clipnorm=clip).apply(grads, variables)
+    tx = optx.keras.SGD(1.0, global_clipnorm=clip)
+    params = [jnp.zeros_like(g) for g in grads]
+    updates, _ = tx.update(grads, tx.init(params), params)
+    for ours, variable in zip(updates, variables, strict=True):
+      np.testing.assert_array_equal(np.asarray(ours), np.asarray(variable.value))
 
 
 # ----------------------------------------------------------------------------
@@ -554,6 +608,17 @@ def keras_docs_fn(epoch, lr):  # Keras's own example: two arguments, a Python br
   return lr * float(np.exp(-0.1))
 
 
+LOOKUP_TABLE = {0: 0.05, 1: 0.02}
+
+
+def table_lookup_fn(epoch):  # hashes the epoch: cannot be traced
+  return LOOKUP_TABLE.get(epoch, 0.01)
+
+
+def set_membership_fn(epoch):  # hashes the epoch too
+  return 0.01 if epoch in {5, 10, 11, 12} else 0.03
+
+
 SCHEDULER_CASES = {
   "SGD(momentum=0.9) + LearningRateScheduler(exponential_decay_fn)": (
     "SGD",
@@ -579,6 +644,16 @@ SCHEDULER_CASES = {
     "RMSprop",
     {"momentum": 0.5, "weight_decay": 0.02},
     multiplicative_fn,
+  ),
+  "SGD(momentum=0.9) + LearningRateScheduler(table.get(epoch))": (
+    "SGD",
+    {"momentum": 0.9},
+    table_lookup_fn,
+  ),
+  "Adam(weight_decay) + LearningRateScheduler(epoch in {...})": (
+    "Adam",
+    {"weight_decay": 0.05},
+    set_membership_fn,
   ),
 }
 
@@ -620,6 +695,38 @@ def test_scheduler_calls_its_schedule_once_per_epoch(form):
   traced_calls = len(calls)  # the shape probe that tells traced from host
   jax.block_until_ready(optx_run(tx))
   assert calls[traced_calls:] == list(range(STEPS // STEPS_PER_EPOCH))
+
+
+def test_scheduler_that_hashes_its_epoch_runs_on_the_host():
+  # Keras's callback sets the rate of epochs 0, 1, 2 to 0.05, 0.02, 0.01; a
+  # schedule that hashes a tracer (unhashable) falls back to the host.
+  optimizer = keras.optimizers.SGD(0.05)
+  callback = keras.callbacks.LearningRateScheduler(table_lookup_fn)
+  callback.set_model(types.SimpleNamespace(optimizer=optimizer))
+  theirs = []
+  for epoch in range(3):
+    callback.on_epoch_begin(epoch)
+    theirs.append(float(np.asarray(optimizer.learning_rate)))
+  np.testing.assert_allclose(theirs, [0.05, 0.02, 0.01], rtol=1e-6)
+
+  scheduler = optx.keras.LearningRateScheduler(table_lookup_fn, steps_per_epoch=1)
+  tx = optx.keras.SGD(0.05, callbacks=[scheduler])
+  params = jnp.zeros(1)
+  state, update, ours = tx.init(params), jax.jit(tx.update), []
+  for _ in range(3):
+    updates, state = update(jnp.ones(1), state, params)
+    ours.append(-float(updates[0]))
+  np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_scheduler_raises_its_own_type_errors():
+  # Only a failure about the tracer sends a schedule to the host; a schedule
+  # with a bug of its own still fails when the optimizer is built.
+  scheduler = optx.keras.LearningRateScheduler(
+    lambda epoch: max(0.01), steps_per_epoch=1
+  )
+  with pytest.raises(TypeError, match="'float' object is not iterable"):
+    optx.keras.SGD(0.05, callbacks=[scheduler])
 
 
 def test_two_argument_scheduler_state_carries_the_rate():
@@ -749,6 +856,54 @@ def test_clip_options_are_mutually_exclusive():
 def test_invalid_arguments_raise_and_name_the_call(make, message):
   with pytest.raises(ValueError, match=message):
     make()
+
+
+@pytest.mark.parametrize(
+  "call, argument, make",
+  [
+    ("SGD", "learning_rate", lambda fn: optx.keras.SGD(fn)),
+    ("SGD", "lr", lambda fn: optx.keras.SGD(lr=fn)),
+    ("SGD", "momentum", lambda fn: optx.keras.SGD(momentum=fn)),
+    ("Adagrad", "epsilon", lambda fn: optx.keras.Adagrad(epsilon=fn)),
+    ("RMSprop", "rho", lambda fn: optx.keras.RMSprop(rho=fn)),
+    ("Adam", "beta_1", lambda fn: optx.keras.Adam(beta_1=fn)),
+    ("Adam", "learning_rate", lambda fn: optx.keras.Adam(fn, weight_decay=0.1)),
+    ("Adam", "weight_decay", lambda fn: optx.keras.Adam(weight_decay=fn)),
+  ],
+)
+def test_a_function_of_no_arguments_is_refused(call, argument, make):
+  # Keras calls a function of no arguments at every update; under jit it would
+  # be frozen at trace time, so optx refuses it when the optimizer is built.
+  variable = keras.Variable(np.ones(2, np.float32))
+  keras.optimizers.SGD(lambda: 0.05).apply([jnp.ones(2)], [variable])
+  np.testing.assert_allclose(np.asarray(variable.value), 0.95, rtol=1e-6)
+  with pytest.raises(
+    TypeError,
+    match=(
+      rf"optx.keras.{call}\({argument}=...\) got .*, a function of no arguments:"
+      rf".*Pass a value, a schedule of the step .*or call the function yourself"
+    ),
+  ):
+    make(lambda: 0.05)
+
+
+def test_callable_hyperparameters_must_take_the_step():
+  # A schedule of the step, in its several forms; a builtin without a
+  # signature cannot be inspected and is trusted.
+  schedules = [
+    lambda step: 0.05,
+    functools.partial(lambda scale, step: scale * 0.05, 1.0),
+    keras.optimizers.schedules.ExponentialDecay(0.05, 10, 0.5),
+    optx.keras.schedules.ExponentialDecay(0.05, 10, 0.5),
+    lambda *args: 0.05,
+  ]
+  for schedule in schedules:
+    tx = optx.keras.SGD(schedule, momentum=0.9)
+    updates, _ = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))
+    np.testing.assert_allclose(float(updates[0]), -0.05, rtol=1e-6)
+  optx.keras.SGD(functools.partial(max, 0.05))  # max has no signature
+  with pytest.raises(TypeError, match=r"a function of one argument\), got .* \(a, b\)"):
+    optx.keras.SGD(lambda a, b: 0.05)
 
 
 def test_traced_hyperparameters_pass_through_and_vmap():

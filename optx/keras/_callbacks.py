@@ -59,7 +59,9 @@ class ReduceLROnPlateau:
   is ``min_lr``, an absolute learning rate: the optimizer turns it into a
   floor on the scale, ``min_lr / learning_rate``. The reduction lowers the
   learning rate itself, inside the momentum buffer of ``SGD(momentum=...)``
-  and ``RMSprop(momentum=...)``, as Keras does.
+  and ``RMSprop(momentum=...)``, as Keras does. Unlike Keras, a NaN or
+  infinite measurement is ignored (Keras counts a NaN as an epoch without
+  improvement); see ``docs/porting_keras.md``.
 
   Args:
     monitor: the name of the watched quantity; it only chooses the direction
@@ -185,6 +187,17 @@ class ReduceLROnPlateau:
     )
 
 
+def _needs_a_concrete_epoch(error: TypeError) -> bool:
+  """Whether ``error``, raised while tracing a schedule, is about the tracer.
+
+  Besides jax's own errors (a Python branch, ``int(epoch)``), a schedule that
+  hashes its epoch (``table.get(epoch)``, ``epoch in {5, 10}``) fails with
+  Python's ``unhashable type: '...Tracer'``. Both run on the host instead;
+  any other TypeError is the schedule's own and is raised.
+  """
+  return isinstance(error, _NOT_TRACEABLE) or "Tracer" in str(error)
+
+
 def _accepts(fn: Callable[..., Any], *args: Any) -> bool:
   try:
     inspect.signature(fn).bind(*args)
@@ -216,9 +229,10 @@ class LearningRateScheduler:
   epoch, at its first update, as Keras does; :meth:`as_schedule` is a pure
   function of the step instead. ``schedule`` is traced with an int32 epoch
   when it can be (``0.01 * 0.1 ** (epoch / 20)``); one that branches in
-  Python on the epoch (``if epoch < 5:``) is called on the host through
-  ``jax.pure_callback`` instead, which works under ``jit`` but is slower and
-  does not ``vmap`` cheaply.
+  Python on the epoch (``if epoch < 5:``) or hashes it (``table.get(epoch)``,
+  ``epoch in {5, 10}``) is called on the host through ``jax.pure_callback``
+  instead, which works under ``jit`` but is slower and does not ``vmap``
+  cheaply.
 
   Args:
     schedule: ``f(epoch) -> lr`` or ``f(epoch, lr) -> lr``.
@@ -275,7 +289,9 @@ class LearningRateScheduler:
     specs = [jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), jnp.float32)]
     try:
       jax.eval_shape(lambda *a: jnp.asarray(fn(*a), jnp.float32), *specs[:n_args])
-    except _NOT_TRACEABLE:
+    except TypeError as error:  # jax's tracer errors are TypeErrors too
+      if not _needs_a_concrete_epoch(error):
+        raise
 
       def host(*args):
         python_args = (int(args[0]), *(float(a) for a in args[1:]))
@@ -396,8 +412,8 @@ class LearningRateSchedulerState(NamedTuple):
   """State of an ``optx.keras`` optimizer's :class:`LearningRateScheduler`.
 
   Used for a ``schedule(epoch, lr)``, and for a ``schedule(epoch)`` that runs
-  on the host (one that branches in Python); a traced ``schedule(epoch)`` is
-  a pure function of the step and needs no state.
+  on the host (one that branches in Python or hashes its epoch); a traced
+  ``schedule(epoch)`` is a pure function of the step and needs no state.
 
   Attributes:
     count: updates so far (int32; saturates at the int32 maximum).

@@ -11,6 +11,7 @@ placed right after it, so that a reduction lowers the learning rate itself.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
@@ -99,6 +100,38 @@ def _clip_by_norm_per_variable(max_norm: ArrayLike) -> optax.GradientTransformat
   return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
 
+def _clip_by_global_norm(clip_norm: ArrayLike) -> optax.GradientTransformation:
+  r"""Keras's ``global_clipnorm``: every leaf scaled by one factor of the global norm.
+
+  .. math::
+    N = \sqrt{\textstyle\sum_i \|g_i\|^2}, \qquad
+    s = c \min(1/N, 1/c) + (N - N), \qquad g_i \leftarrow s\, g_i
+
+  with :math:`c` = ``clip_norm`` and :math:`N` summed in float32. The
+  :math:`N - N` term is Keras's: it is 0 for a finite :math:`N` and NaN
+  otherwise, so an overflowing or infinite norm makes every update NaN.
+  ``optax.clip_by_global_norm`` is not used because it keeps the gradients
+  where :math:`N < c` and scales them by :math:`c / N` otherwise: a non-finite
+  :math:`N` there zeroes the finite entries (the update is silently skipped),
+  and the finite case rounds differently from Keras's.
+  """
+  c = _callbacks.concrete(clip_norm)
+  # A Python float, as in Keras (1/c rounded once to float32); else traced.
+  c = jnp.asarray(clip_norm, jnp.float32) if c is None else c
+
+  def update_fn(updates, state, params=None):
+    del params
+    leaves = jax.tree.leaves(updates)
+    if not leaves:
+      return updates, state
+    squares = [jnp.sum(jnp.square(g.astype(jnp.float32))) for g in leaves]
+    norm = jnp.sqrt(jnp.sum(jnp.stack(squares)))
+    scale = c * jnp.minimum(1.0 / norm, 1.0 / c) + (norm - norm)
+    return jax.tree.map(lambda g: g * scale.astype(g.dtype), updates), state
+
+  return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
 def _clipping(
   call: str, clipnorm: Any, clipvalue: Any, global_clipnorm: Any
 ) -> list[optax.GradientTransformation]:
@@ -117,14 +150,55 @@ def _clipping(
       f" be set, got {', '.join(f'{k}={x!r}' for k, x in given.items())}"
     )
   for name, value in given.items():
-    v.check_number(call, name, value, lower=0, lower_open=True, schedule_ok=False)
+    _check_number(call, name, value, lower=0, lower_open=True, schedule_ok=False)
   if clipnorm is not None:
     return [_clip_by_norm_per_variable(clipnorm)]
   if global_clipnorm is not None:
-    return [optax.clip_by_global_norm(global_clipnorm)]
+    return [_clip_by_global_norm(global_clipnorm)]
   if clipvalue is not None:
     return [optax.clip(clipvalue)]
   return []
+
+
+def _check_number(call: str, name: str, value: Any, **bounds: Any) -> None:
+  """``validation.check_number``, and a callable must be a schedule of the step.
+
+  Keras calls a ``learning_rate`` of no arguments at every update. optx calls
+  a schedule with the step count and does not emulate that form: under
+  ``jit`` the function would run once, at trace time, and its value would be
+  frozen. Such a callable, or any that cannot take one positional argument,
+  is refused here rather than failing inside the first update. A callable
+  without a signature (some builtins) is trusted.
+  """
+  schedule_ok = bounds.get("schedule_ok", True)
+  if schedule_ok and callable(value) and not isinstance(value, jax.Array):
+    try:
+      signature = inspect.signature(value)
+    except (TypeError, ValueError):
+      signature = None
+    if signature is not None and not _binds(signature, 0):
+      if _binds(signature):
+        raise TypeError(
+          f"optx.{call}({name}=...) got {value!r}, a function of no arguments:"
+          " Keras calls it at every update, but under jit it would run once,"
+          " at trace time, and its value would be frozen. Pass a value, a"
+          " schedule of the step (such as optx.keras.schedules.ExponentialDecay),"
+          f" or call the function yourself ({name}=fn())"
+        )
+      raise TypeError(
+        f"optx.{call}({name}=...) must be a value or a schedule of the step (a"
+        f" function of one argument), got {value!r} with signature {signature}"
+      )
+  v.check_number(call, name, value, **bounds)
+
+
+def _binds(signature: inspect.Signature, *args: Any) -> bool:
+  """Whether a function of ``signature`` can be called with ``args``."""
+  try:
+    signature.bind(*args)
+  except TypeError:
+    return False
+  return True
 
 
 def _learning_rate(call: str, learning_rate: Any, lr: Any) -> base.ScalarOrSchedule:
@@ -135,11 +209,11 @@ def _learning_rate(call: str, learning_rate: Any, lr: Any) -> base.ScalarOrSched
         f"optx.{call}: pass learning_rate=... or its legacy alias lr=..., not"
         f" both, got learning_rate={learning_rate!r} and lr={lr!r}"
       )
-    v.check_number(call, "lr", lr, lower=0)
+    _check_number(call, "lr", lr, lower=0)
     return lr
   if isinstance(learning_rate, _Default):
     return float(learning_rate)
-  v.check_number(call, "learning_rate", learning_rate, lower=0)
+  _check_number(call, "learning_rate", learning_rate, lower=0)
   return learning_rate
 
 
@@ -204,9 +278,9 @@ def _build(
   """Chains clip, [before], learning rate, [plateau], [after], weight decay."""
   base_rate = _learning_rate(call, learning_rate, lr)
   if decay is not None:
-    v.check_number(call, "decay", decay, lower=0, schedule_ok=False)
+    _check_number(call, "decay", decay, lower=0, schedule_ok=False)
   if weight_decay is not None:
-    v.check_number(call, "weight_decay", weight_decay, lower=0)
+    _check_number(call, "weight_decay", weight_decay, lower=0)
   clip = _clipping(call, clipnorm, clipvalue, global_clipnorm)
   plateau, scheduler = _split_callbacks(call, callbacks)
 
@@ -298,7 +372,7 @@ def SGD(
     -0.0100
   """
   call = "keras.SGD"
-  v.check_number(call, "momentum", momentum, lower=0, upper=1)
+  _check_number(call, "momentum", momentum, lower=0, upper=1)
   v.check_bool(call, "nesterov", nesterov)
   after = []
   if _callbacks.concrete(momentum) != 0.0:
@@ -370,14 +444,14 @@ def Adagrad(
     -0.0994
   """
   call = "keras.Adagrad"
-  v.check_number(
+  _check_number(
     call,
     "initial_accumulator_value",
     initial_accumulator_value,
     lower=0,
     schedule_ok=False,
   )
-  v.check_number(call, "epsilon", epsilon, lower=0)
+  _check_number(call, "epsilon", epsilon, lower=0)
   return _build(
     call,
     learning_rate=learning_rate,
@@ -454,9 +528,9 @@ def RMSprop(
     -0.00316
   """
   call = "keras.RMSprop"
-  v.check_number(call, "rho", rho, lower=0, upper=1)
-  v.check_number(call, "momentum", momentum, lower=0, upper=1)
-  v.check_number(call, "epsilon", epsilon, lower=0)
+  _check_number(call, "rho", rho, lower=0, upper=1)
+  _check_number(call, "momentum", momentum, lower=0, upper=1)
+  _check_number(call, "epsilon", epsilon, lower=0)
   v.check_bool(call, "centered", centered)
   scale = transform.scale_by_stddev if centered else transform.scale_by_rms
   after = []
@@ -551,9 +625,9 @@ def Adam(
     0.9033
   """
   call = "keras.Adam"
-  v.check_number(call, "beta_1", beta_1, lower=0, upper=1, upper_open=True)
-  v.check_number(call, "beta_2", beta_2, lower=0, upper=1, upper_open=True)
-  v.check_number(call, "epsilon", epsilon, lower=0)
+  _check_number(call, "beta_1", beta_1, lower=0, upper=1, upper_open=True)
+  _check_number(call, "beta_2", beta_2, lower=0, upper=1, upper_open=True)
+  _check_number(call, "epsilon", epsilon, lower=0)
   v.check_bool(call, "amsgrad", amsgrad)
   return _build(
     call,
