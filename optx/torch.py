@@ -845,7 +845,14 @@ def _adam(
   decay = not _is_zero(weight_decay)
   blocks = _gradient_prelude(maximize, 0.0 if decoupled_weight_decay else weight_decay)
   blocks.append(
-    transform.scale_by_adam(b1, betas[1], eps, eps_placement="outside", amsgrad=amsgrad)
+    transform.scale_by_adam(
+      b1,
+      betas[1],
+      eps,
+      eps_placement="outside",
+      moment_form="torch",
+      amsgrad=amsgrad,
+    )
   )
   blocks.append(transform.scale_by_learning_rate(lr))
   if decay and decoupled_weight_decay:

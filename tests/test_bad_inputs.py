@@ -318,6 +318,7 @@ def _core() -> list[Factory]:
         "b2": BETA,
         "eps": RATE,
         "eps_placement": Choice(("inside", "outside", "hat")),
+        "moment_form": Choice(("weighted", "interpolated", "torch")),
         "amsgrad": Bool(),
         "mu_dtype": Dtype(),
         "nu_dtype": Dtype(),

@@ -712,3 +712,34 @@ def test_plateau_floor_under_a_schedule_is_refused():
     lr=optx.torch.ExponentialLR(0.1, 0.99), plateau=optx.torch.ReduceLROnPlateau()
   )
   optx.torch.SGD(lr=0.1, plateau=optx.torch.ReduceLROnPlateau(min_lr=0.01))
+
+
+@pytest.mark.parametrize(
+  "betas", [(0.9, 0.0), (0.0, 0.999), (0.0, 0.0)], ids=["b2=0", "b1=0", "both 0"]
+)
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_with_a_zero_beta_keeps_a_small_gradient_after_a_large_one(betas, amsgrad):
+  # With beta = 0 the average is the new value itself. Written as
+  # m + (1 - beta)(g - m), a small g after a large m cancels in float32 (the
+  # second moment became 0 and the step 1e4x too large); PyTorch's lerp and
+  # weighted sum keep it exactly.
+  grads = [2.0, 1e-4, -3.0, 5e-5, 1e-3]
+  p = torch.zeros(2, requires_grad=True)
+  opt = T.Adam([p], lr=0.01, betas=betas, amsgrad=amsgrad)
+  expected = []
+  for g in grads:
+    p.grad = torch.tensor([g, -g])
+    opt.step()
+    expected.append(p.detach().numpy().copy())
+  tx = optx.torch.Adam(lr=0.01, betas=betas, amsgrad=amsgrad)
+  params = jnp.zeros(2)
+  state = tx.init(params)
+  got = []
+  for g in grads:
+    updates, state = tx.update(jnp.asarray([g, -g]), state, params)
+    params = optax.apply_updates(params, updates)
+    got.append(np.asarray(params))
+  # 3e-5: optx keeps beta2 = 0.999 in float32, so 1 - beta2**t differs from
+  # PyTorch's float64 by ~1e-5 relative (documented); the cancellation gave
+  # 1.7e-4 (b1=0) and 1e4x (b2=0).
+  np.testing.assert_allclose(np.stack(got), np.stack(expected), rtol=3e-5, atol=1e-9)

@@ -167,3 +167,19 @@ def test_square_averages_keep_the_state_dtype_and_the_gradients(
   np.testing.assert_allclose(
     np.asarray(updates, np.float64), np.stack(expected), rtol=2e-2, atol=1e-6
   )
+
+
+def test_adam_with_a_zero_beta2_keeps_a_small_gradient_after_a_large_one():
+  # The seed's s <- b2 s + (1 - b2) g*g is g*g itself when b2 = 0. Computed as
+  # s + (1 - b2)(g*g - s), a small g after a large one cancelled to s = 0 in
+  # float32 and the step came out 1e4x too large.
+  grads = [2.0, 1e-4, -3.0, 5e-5]
+  tx = optx.scale_by_adam(b1=0.9, b2=0.0, eps=1e-7)
+  state = tx.init(jnp.zeros(1))
+  m = s = 0.0
+  for t, g in enumerate(grads, start=1):
+    u, state = tx.update(jnp.asarray([g], jnp.float32), state)
+    m = 0.9 * m + 0.1 * g
+    s = 0.0 * s + 1.0 * g * g
+    expected = (m / (1 - 0.9**t)) / np.sqrt(s + 1e-7)
+    np.testing.assert_allclose(float(u[0]), expected, rtol=1e-5)

@@ -30,6 +30,7 @@ from optx._src import validation as v
 
 EpsPlacement = Literal["inside", "outside"]
 AdamEpsPlacement = Literal["inside", "outside", "hat"]
+AdamMomentForm = Literal["weighted", "interpolated", "torch"]
 
 
 def _scaled_sqrt_inverse(s: jax.Array, eps: jax.Array, placement: str) -> jax.Array:
@@ -513,6 +514,7 @@ def scale_by_adam(
   eps: base.ScalarOrSchedule = 1e-7,
   *,
   eps_placement: AdamEpsPlacement = "inside",
+  moment_form: AdamMomentForm = "weighted",
   amsgrad: bool = False,
   mu_dtype: Any = None,
   nu_dtype: Any = None,
@@ -539,11 +541,19 @@ def scale_by_adam(
   :math:`\alpha = \sqrt{1-\beta_2^t} / (1-\beta_1^t)`. With ``amsgrad`` the
   running maximum of the raw :math:`s` replaces :math:`s` (Keras and PyTorch).
 
+  ``moment_form`` is how the averages are rounded, equal in exact arithmetic:
+  ``"weighted"`` computes :math:`\beta m + (1-\beta) g` as written (the
+  seed's, Optax's); ``"interpolated"`` computes :math:`m + (1-\beta)(g - m)`
+  (Keras's), which loses a small :math:`g` after a large :math:`m` when
+  :math:`\beta = 0`; ``"torch"`` is PyTorch's ``lerp`` for :math:`m` and the
+  weighted form for :math:`s`.
+
   Args:
     b1: :math:`\beta_1` in [0, 1), a float or a schedule.
     b2: :math:`\beta_2` in [0, 1), a float or a schedule.
     eps: :math:`\varepsilon` (>= 0), a float or a schedule.
     eps_placement: ``"inside"`` (the seed's), ``"outside"`` or ``"hat"``.
+    moment_form: ``"weighted"`` (the seed's), ``"interpolated"`` or ``"torch"``.
     amsgrad: keep the running maximum of :math:`s`.
     mu_dtype: dtype of :math:`m`; default: the parameters' dtype.
     nu_dtype: dtype of :math:`s` (and its maximum); default: the parameters'.
@@ -565,6 +575,9 @@ def scale_by_adam(
   v.check_number("scale_by_adam", "eps", eps, lower=0)
   v.check_choice(
     "scale_by_adam", "eps_placement", eps_placement, ["inside", "outside", "hat"]
+  )
+  v.check_choice(
+    "scale_by_adam", "moment_form", moment_form, ["weighted", "interpolated", "torch"]
   )
   v.check_bool("scale_by_adam", "amsgrad", amsgrad)
   v.check_dtype("scale_by_adam", "mu_dtype", mu_dtype)
@@ -594,6 +607,8 @@ def scale_by_adam(
     inv_bc1, inv_bc2 = 1 / bc1, 1 / bc2
     one_minus_b1 = _per_dtype((1 - beta1).astype)
     one_minus_b2 = _per_dtype((1 - beta2).astype)
+    beta1_ = _per_dtype(beta1.astype)
+    beta2_ = _per_dtype(beta2.astype)
     scalars = _per_dtype(
       lambda dtype: (
         inv_bc1.astype(dtype),
@@ -603,9 +618,17 @@ def scale_by_adam(
     )
 
     def moments(g, m, s):
-      m = m + one_minus_b1(m.dtype) * (g.astype(m.dtype) - m)
-      s = s + one_minus_b2(s.dtype) * (jnp.square(g).astype(s.dtype) - s)
-      return m, s
+      g_m, g2 = g.astype(m.dtype), jnp.square(g).astype(s.dtype)
+      w1, w2 = one_minus_b1(m.dtype), one_minus_b2(s.dtype)
+      if moment_form == "interpolated":
+        return m + w1 * (g_m - m), s + w2 * (g2 - s)
+      s = beta2_(s.dtype) * s + w2 * g2
+      if moment_form == "torch":
+        # torch.lerp(m, g, w): from the nearer end, so w = 1 gives g exactly.
+        return jnp.where(
+          w1 < 0.5, m + w1 * (g_m - m), g_m - (g_m - m) * beta1_(m.dtype)
+        ), s
+      return beta1_(m.dtype) * m + w1 * g_m, s
 
     def direction(g, m, s):
       dtype = _wider(m.dtype, s.dtype)

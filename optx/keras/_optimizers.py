@@ -641,7 +641,12 @@ def Adam(
     global_clipnorm=global_clipnorm,
     before=[
       transform.scale_by_adam(
-        beta_1, beta_2, epsilon, eps_placement="hat", amsgrad=amsgrad
+        beta_1,
+        beta_2,
+        epsilon,
+        eps_placement="hat",
+        moment_form="interpolated",
+        amsgrad=amsgrad,
       )
     ],
     after=[],
