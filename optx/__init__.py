@@ -26,6 +26,10 @@ from optx._src.schedules import (
 )
 from optx._src.schedules import power_schedule as power_schedule
 from optx._src.sweep import sweep as sweep
+from optx._src.transform import CountedScaleByRmsState as CountedScaleByRmsState
+from optx._src.transform import CountedScaleByRssState as CountedScaleByRssState
+from optx._src.transform import CountedScaleByStddevState as CountedScaleByStddevState
+from optx._src.transform import CountedTraceState as CountedTraceState
 from optx._src.transform import ScaleByAdamState as ScaleByAdamState
 from optx._src.transform import ScaleByAmsgradState as ScaleByAmsgradState
 from optx._src.transform import ScaleByLearningRateState as ScaleByLearningRateState
@@ -50,6 +54,10 @@ __version__ = "0.1.0"
 
 __all__ = (
   "AddDecoupledWeightDecayState",
+  "CountedScaleByRmsState",
+  "CountedScaleByRssState",
+  "CountedScaleByStddevState",
+  "CountedTraceState",
   "FlattenState",
   "PlateauConfig",
   "ReduceOnPlateauState",

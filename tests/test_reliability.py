@@ -627,7 +627,7 @@ def test_a_million_adagrad_steps_with_huge_gradients_stay_finite():
     rss_state.sum_of_squares, np.float32(LONG_RUN) * np.float32(2.0**100)
   )
   # Constant hyperparameters: neither block keeps a step counter.
-  assert rss_state.count is None and lr_state.count is None
+  assert "count" not in rss_state._fields and "count" not in lr_state._fields
   # θ = -η Σ_k g / √(k g² + ε) ≈ -η Σ_k 1/√k: each update from float64, then
   # accumulated in float32 one step at a time as the parameters are (a float64
   # sum differs by 0.16%: the rounding of 10**6 float32 additions).

@@ -10,6 +10,7 @@ count.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import optx
@@ -67,11 +68,16 @@ def test_a_block_counts_only_when_it_reads_the_step(name):
   if counts_anyway:
     assert int(constant_state.count) == STEPS
   else:
-    assert constant_state.count is None
+    # No count field at all, as Optax's constant blocks: tree_get finds none.
+    assert "count" not in constant_state._fields
+    assert optax.tree_utils.tree_get_all_with_path(constant_state, "count") == []
   # Only the counter differs between the two states.
+  without_count = lambda state: [
+    x for name, x in zip(state._fields, state, strict=True) if name != "count"
+  ]
   np.testing.assert_array_equal(
-    jax.tree.leaves(constant_state._replace(count=None)),
-    jax.tree.leaves(scheduled_state._replace(count=None)),
+    jax.tree.leaves(without_count(constant_state)),
+    jax.tree.leaves(without_count(scheduled_state)),
   )
 
 
@@ -93,7 +99,7 @@ def test_an_optimizer_with_constants_keeps_no_counter_and_compiles_none():
   tx = optx.momentum(0.1, 0.9)
   params = {"w": jnp.ones((4, 3)), "b": jnp.zeros(3)}
   state = tx.init(params)
-  assert all(s.count is None for s in state)
+  assert all("count" not in s._fields for s in state)
   assert all(x.ndim > 0 for x in jax.tree.leaves(state))  # buffers only
   text = jax.jit(tx.update).lower(params, state).as_text()
   assert "tensor<i32>" not in text  # no counter in or out of the step
@@ -183,3 +189,24 @@ def test_adam_with_a_zero_beta2_keeps_a_small_gradient_after_a_large_one():
     s = 0.0 * s + 1.0 * g * g
     expected = (m / (1 - 0.9**t)) / np.sqrt(s + 1e-7)
     np.testing.assert_allclose(float(u[0]), expected, rtol=1e-5)
+
+
+def test_tree_get_finds_the_one_step_count_as_in_optax():
+  # Only blocks that read a step keep a count, so optax's tree utilities find
+  # Adam's count alone, as in optax.adam's state (a None count beside it used
+  # to be a second match, and tree_get raised).
+  params = jnp.zeros(3)
+  tx = optx.adam(0.1)
+  state = tx.init(params)
+  for _ in range(3):
+    _, state = tx.update(jnp.ones(3), state)
+  theirs = optax.adam(0.1).init(params)
+  assert len(optax.tree_utils.tree_get_all_with_path(theirs, "count")) == 1
+  assert len(optax.tree_utils.tree_get_all_with_path(state, "count")) == 1
+  assert int(optax.tree_utils.tree_get(state, "count")) == 3
+  # Setting it keeps the state's structure (no int32 written into a None).
+  moved = optax.tree_utils.tree_set(state, count=jnp.asarray(7, jnp.int32))
+  assert jax.tree.structure(moved) == jax.tree.structure(state)
+  assert int(optax.tree_utils.tree_get(moved, "count")) == 7
+  momentum = optx.momentum(0.1, 0.9).init(params)
+  assert optax.tree_utils.tree_get_all_with_path(momentum, "count") == []

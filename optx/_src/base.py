@@ -18,22 +18,17 @@ Schedule: TypeAlias = Callable[[jax.Array], ArrayLike]
 ScalarOrSchedule: TypeAlias = ArrayLike | Schedule
 """A hyperparameter: a float, a scalar array, or a :data:`Schedule`."""
 
-Count: TypeAlias = Any
-"""A block's step counter: an int32 scalar array, or ``None`` where it reads no step.
-
-Spelled ``Any`` because optax's ``OptState`` (a tree of arrays) has no ``None``
-in it, so ``jax.Array | None`` fields would not type-check as optax states.
-"""
-
 
 def value_at(hyperparameter: ScalarOrSchedule, count: jax.Array | None) -> jax.Array:
   """Returns the value of ``hyperparameter`` at step ``count`` as a float32 scalar.
 
   A schedule is called with the step count; a constant is returned as is
   (``count`` may then be ``None``: blocks with constant hyperparameters keep
-  no counter). Hyperparameters live in float32 whatever the parameters'
-  dtype, so that ``1 - b2`` and ``b2 ** t`` keep their precision; per-leaf
-  maths casts them.
+  no counter, see :func:`count_of`). Hyperparameters live in float32 whatever
+  the parameters' dtype, and per-leaf maths casts them: with bfloat16
+  parameters ``1 - b2`` and ``b2 ** t`` keep float32's precision; with
+  float64 parameters (x64) the results are float32-accurate only, about 1e-7
+  relative.
   """
   if callable(hyperparameter):
     if count is None:
@@ -60,19 +55,22 @@ def any_schedule(*hyperparameters: Any) -> bool:
   return any(callable(h) for h in hyperparameters)
 
 
-def initial_count(needed: bool) -> jax.Array | None:
-  """A fresh step counter where the block reads one, ``None`` (no buffer) elsewhere.
+def count_of(state: Any) -> jax.Array | None:
+  """A block state's step counter, or ``None`` for a state that keeps none.
 
-  A block whose hyperparameters are all constants never reads its step, so it
-  keeps no counter: the state stays at the minimum and the step has no scalar
-  kernel for it (on a GPU each is a launch, a few microseconds).
+  A block whose hyperparameters are all constants never reads its step, so
+  its state has no ``count`` field at all (as Optax's constant blocks): the
+  state stays at the minimum, the step has no scalar kernel for it (on a GPU
+  each is a launch, a few microseconds), and
+  ``optax.tree_utils.tree_get(state, "count")`` finds only real counters.
   """
-  return zero_count() if needed else None
+  # Not getattr(state, "count"): every NamedTuple has tuple.count, a method.
+  return state.count if "count" in getattr(state, "_fields", ()) else None
 
 
-def advance(count: jax.Array | None) -> jax.Array | None:
-  """:func:`increment`, with ``None`` (a block that keeps no counter) left as is."""
-  return None if count is None else increment(count)
+def with_count(count: jax.Array | None, plain: Any, counted: Any, *fields: Any) -> Any:
+  """The next state: ``counted(count + 1, *fields)``, or ``plain(*fields)`` without a count."""
+  return plain(*fields) if count is None else counted(increment(count), *fields)
 
 
 @functools.partial(jax.jit, static_argnums=2)

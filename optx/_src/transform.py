@@ -5,7 +5,8 @@ Each block is an ``optax.GradientTransformation`` with a public NamedTuple state
 or a schedule of the block's own step count. A block keeps an int32 ``count``
 (saturating at the int32 maximum) only where it reads one: when one of its
 hyperparameters is a schedule, for Adam's bias correction and for PyTorch's
-first-step dampening rule; elsewhere ``count`` is ``None``, no buffer. The
+first-step dampening rule; elsewhere its state has no ``count`` field (the
+``Counted*`` states are the ones with one), as Optax's constant blocks. The
 aliases in ``alias.py`` chain these blocks in the order the equations need.
 
 optax has blocks of the same names; optx writes its own because optax's take
@@ -76,12 +77,13 @@ def _per_dtype(coefficients):
 
 
 class ScaleByLearningRateState(NamedTuple):
-  """State of :func:`scale_by_learning_rate`: the step the schedule sees next.
+  """State of :func:`scale_by_learning_rate` with a scheduled rate.
 
-  ``count`` is ``None`` for a constant learning rate, which needs no step.
+  A constant learning rate needs no step: its state is ``optax.EmptyState()``.
   """
 
-  count: base.Count
+  count: jax.Array
+  """The step the schedule sees next (int32, saturating)."""
 
 
 def scale_by_learning_rate(
@@ -119,13 +121,16 @@ def scale_by_learning_rate(
 
   def init_fn(params):
     del params
-    return ScaleByLearningRateState(count=base.initial_count(counted))
+    if counted:
+      return ScaleByLearningRateState(base.zero_count())
+    return optax.EmptyState()
 
   def update_fn(updates, state, params=None):
     del params
-    eta = _per_dtype((sign * base.value_at(learning_rate, state.count)).astype)
+    count = base.count_of(state)
+    eta = _per_dtype((sign * base.value_at(learning_rate, count)).astype)
     updates = jax.tree.map(lambda g: eta(g.dtype) * g, updates)
-    return updates, ScaleByLearningRateState(count=base.advance(state.count))
+    return updates, base.with_count(count, optax.EmptyState, ScaleByLearningRateState)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -135,13 +140,20 @@ def scale_by_learning_rate(
 
 
 class TraceState(NamedTuple):
-  """State of :func:`trace`: the step count and the momentum buffer.
+  """State of :func:`trace` with a constant ``decay`` and no dampening."""
 
-  ``count`` is ``None`` when ``decay`` is constant and there is no dampening.
-  """
-
-  count: base.Count
   trace: optax.Params
+  """The momentum buffer :math:`m`."""
+
+
+class CountedTraceState(NamedTuple):
+  """State of :func:`trace` with a scheduled ``decay`` or a dampening."""
+
+  count: jax.Array
+  """Updates so far (int32, saturating): the schedule's step, and 0 marks
+  PyTorch's undamped first update."""
+  trace: optax.Params
+  """The momentum buffer :math:`m`."""
 
 
 def trace(
@@ -194,18 +206,25 @@ def trace(
   counted = base.any_schedule(decay) or not undamped
 
   def init_fn(params):
-    return TraceState(
-      count=base.initial_count(counted),
-      trace=base.zeros_like(params, accumulator_dtype),
+    buffer = base.zeros_like(params, accumulator_dtype)
+    return (
+      CountedTraceState(base.zero_count(), buffer) if counted else TraceState(buffer)
     )
 
   def update_fn(updates, state, params=None):
     del params
     base.check_structure("trace", updates, state.trace)
-    beta_ = _per_dtype(base.value_at(decay, state.count).astype)
+    count = base.count_of(state)
+    beta_ = _per_dtype(base.value_at(decay, count).astype)
     if not undamped:
-      damp = 1.0 - base.value_at(dampening, state.count)
-      damp_ = _per_dtype(jnp.where(state.count == 0, 1.0, damp).astype)
+      if count is None:
+        raise ValueError(
+          "optx.trace: a state without a step count was given to a damped"
+          " trace (its first update is undamped); pass the state made by this"
+          " transform's own init"
+        )
+      damp = 1.0 - base.value_at(dampening, count)
+      damp_ = _per_dtype(jnp.where(count == 0, 1.0, damp).astype)
 
     def leaf(g, m):
       g_m = g.astype(m.dtype) if undamped else damp_(m.dtype) * g.astype(m.dtype)
@@ -215,7 +234,7 @@ def trace(
 
     pairs = jax.tree.map(leaf, updates, state.trace)
     updates, new_trace = _unzip(pairs, updates, 2)
-    return updates, TraceState(count=base.advance(state.count), trace=new_trace)
+    return updates, base.with_count(count, TraceState, CountedTraceState, new_trace)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -238,13 +257,19 @@ def _unzip(pairs: Any, like: Any, n: int) -> tuple[Any, ...]:
 
 
 class ScaleByRssState(NamedTuple):
-  """State of :func:`scale_by_rss`: the step count and the sum of squares.
+  """State of :func:`scale_by_rss` with a constant ``eps``."""
 
-  ``count`` is ``None`` when ``eps`` is constant.
-  """
-
-  count: base.Count
   sum_of_squares: optax.Params
+  """The sum of squares :math:`s`."""
+
+
+class CountedScaleByRssState(NamedTuple):
+  """State of :func:`scale_by_rss` with a scheduled ``eps``."""
+
+  count: jax.Array
+  """The step the schedule sees next (int32, saturating)."""
+  sum_of_squares: optax.Params
+  """The sum of squares :math:`s`."""
 
 
 def scale_by_rss(
@@ -294,15 +319,16 @@ def scale_by_rss(
   counted = base.any_schedule(eps)
 
   def init_fn(params):
-    return ScaleByRssState(
-      count=base.initial_count(counted),
-      sum_of_squares=base.full_like(params, initial_accumulator_value),
+    s = base.full_like(params, initial_accumulator_value)
+    return (
+      CountedScaleByRssState(base.zero_count(), s) if counted else ScaleByRssState(s)
     )
 
   def update_fn(updates, state, params=None):
     del params
     base.check_structure("scale_by_rss", updates, state.sum_of_squares)
-    epsilon = _per_dtype(base.value_at(eps, state.count).astype)
+    count = base.count_of(state)
+    epsilon = _per_dtype(base.value_at(eps, count).astype)
 
     def leaf(g, s):
       s = s + jnp.square(g).astype(s.dtype)
@@ -311,7 +337,9 @@ def scale_by_rss(
     updates, sum_of_squares = _unzip(
       jax.tree.map(leaf, updates, state.sum_of_squares), updates, 2
     )
-    return updates, ScaleByRssState(base.advance(state.count), sum_of_squares)
+    return updates, base.with_count(
+      count, ScaleByRssState, CountedScaleByRssState, sum_of_squares
+    )
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -321,24 +349,39 @@ def scale_by_rss(
 
 
 class ScaleByRmsState(NamedTuple):
-  """State of :func:`scale_by_rms`: the step count and the squares' average.
+  """State of :func:`scale_by_rms` with constant ``decay`` and ``eps``."""
 
-  ``count`` is ``None`` when ``decay`` and ``eps`` are constants.
-  """
-
-  count: base.Count
   nu: optax.Params
+  """The squares' average :math:`s`."""
+
+
+class CountedScaleByRmsState(NamedTuple):
+  """State of :func:`scale_by_rms` with a scheduled ``decay`` or ``eps``."""
+
+  count: jax.Array
+  """The step the schedules see next (int32, saturating)."""
+  nu: optax.Params
+  """The squares' average :math:`s`."""
 
 
 class ScaleByStddevState(NamedTuple):
-  """State of :func:`scale_by_stddev`: step count, gradients' and squares' averages.
+  """State of :func:`scale_by_stddev` with constant ``decay`` and ``eps``."""
 
-  ``count`` is ``None`` when ``decay`` and ``eps`` are constants.
-  """
-
-  count: base.Count
   mu: optax.Params
+  """The gradients' average :math:`a`."""
   nu: optax.Params
+  """The squares' average :math:`s`."""
+
+
+class CountedScaleByStddevState(NamedTuple):
+  """State of :func:`scale_by_stddev` with a scheduled ``decay`` or ``eps``."""
+
+  count: jax.Array
+  """The step the schedules see next (int32, saturating)."""
+  mu: optax.Params
+  """The gradients' average :math:`a`."""
+  nu: optax.Params
+  """The squares' average :math:`s`."""
 
 
 def scale_by_rms(
@@ -386,15 +429,17 @@ def scale_by_rms(
   counted = base.any_schedule(decay, eps)
 
   def init_fn(params):
-    return ScaleByRmsState(
-      base.initial_count(counted), base.full_like(params, initial_scale)
+    nu = base.full_like(params, initial_scale)
+    return (
+      CountedScaleByRmsState(base.zero_count(), nu) if counted else ScaleByRmsState(nu)
     )
 
   def update_fn(updates, state, params=None):
     del params
     base.check_structure("scale_by_rms", updates, state.nu)
-    beta = base.value_at(decay, state.count)
-    epsilon = _per_dtype(base.value_at(eps, state.count).astype)
+    count = base.count_of(state)
+    beta = base.value_at(decay, count)
+    epsilon = _per_dtype(base.value_at(eps, count).astype)
     coefficients = _per_dtype(
       lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype))
     )
@@ -405,7 +450,7 @@ def scale_by_rms(
       return _scaled(g, s, epsilon, eps_placement), s
 
     updates, nu = _unzip(jax.tree.map(leaf, updates, state.nu), updates, 2)
-    return updates, ScaleByRmsState(base.advance(state.count), nu)
+    return updates, base.with_count(count, ScaleByRmsState, CountedScaleByRmsState, nu)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -458,17 +503,17 @@ def scale_by_stddev(
   counted = base.any_schedule(decay, eps)
 
   def init_fn(params):
-    return ScaleByStddevState(
-      base.initial_count(counted),
-      base.zeros_like(params),
-      base.full_like(params, initial_scale),
-    )
+    mu, nu = base.zeros_like(params), base.full_like(params, initial_scale)
+    if counted:
+      return CountedScaleByStddevState(base.zero_count(), mu, nu)
+    return ScaleByStddevState(mu, nu)
 
   def update_fn(updates, state, params=None):
     del params
     base.check_structure("scale_by_stddev", updates, state.nu)
-    beta = base.value_at(decay, state.count)
-    epsilon = _per_dtype(base.value_at(eps, state.count).astype)
+    count = base.count_of(state)
+    beta = base.value_at(decay, count)
+    epsilon = _per_dtype(base.value_at(eps, count).astype)
     coefficients = _per_dtype(
       lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype))
     )
@@ -482,7 +527,9 @@ def scale_by_stddev(
     updates, mu, nu = _unzip(
       jax.tree.map(leaf, updates, state.mu, state.nu), updates, 3
     )
-    return updates, ScaleByStddevState(base.advance(state.count), mu, nu)
+    return updates, base.with_count(
+      count, ScaleByStddevState, CountedScaleByStddevState, mu, nu
+    )
 
   return optax.GradientTransformation(init_fn, update_fn)
 

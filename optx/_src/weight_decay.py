@@ -14,12 +14,13 @@ from optx._src import validation as v
 
 
 class AddDecoupledWeightDecayState(NamedTuple):
-  """State of :func:`add_decoupled_weight_decay`: the step the schedules see next.
+  """State of :func:`add_decoupled_weight_decay` with a scheduled hyperparameter.
 
-  ``count`` is ``None`` when both hyperparameters are constants.
+  With constants the state is ``optax.EmptyState()``.
   """
 
-  count: base.Count
+  count: jax.Array
+  """The step the schedules see next (int32, saturating)."""
 
 
 def add_decoupled_weight_decay(
@@ -63,7 +64,9 @@ def add_decoupled_weight_decay(
 
   def init_fn(params):
     del params
-    return AddDecoupledWeightDecayState(count=base.initial_count(counted))
+    if counted:
+      return AddDecoupledWeightDecayState(base.zero_count())
+    return optax.EmptyState()
 
   def update_fn(updates, state, params=None):
     if params is None:
@@ -71,13 +74,14 @@ def add_decoupled_weight_decay(
         "optx.add_decoupled_weight_decay needs params: call update(updates,"
         " state, params)"
       )
-    decay = base.value_at(learning_rate, state.count) * base.value_at(
-      weight_decay, state.count
-    )
+    count = base.count_of(state)
+    decay = base.value_at(learning_rate, count) * base.value_at(weight_decay, count)
     updates = jax.tree.map(
       lambda u, p: u - decay.astype(u.dtype) * p.astype(u.dtype), updates, params
     )
-    return updates, AddDecoupledWeightDecayState(base.advance(state.count))
+    return updates, base.with_count(
+      count, optax.EmptyState, AddDecoupledWeightDecayState
+    )
 
   tx = optax.GradientTransformation(init_fn, update_fn)
   return tx if mask is None else optax.masked(tx, mask)
