@@ -198,7 +198,8 @@ def _needs_a_concrete_epoch(error: TypeError) -> bool:
   return isinstance(error, _NOT_TRACEABLE) or "Tracer" in str(error)
 
 
-def _accepts(fn: Callable[..., Any], *args: Any) -> bool:
+def accepts(fn: Callable[..., Any], *args: Any) -> bool:
+  """Whether ``fn`` can be called with ``args`` (one argument if it has no signature)."""
   try:
     inspect.signature(fn).bind(*args)
   except TypeError:
@@ -261,9 +262,9 @@ class LearningRateScheduler:
       raise TypeError(f"optx.{call}(schedule=...) must be callable, got {schedule!r}")
     if steps_per_epoch is not None:
       v.check_integer(call, "steps_per_epoch", steps_per_epoch, lower=1)
-    if _accepts(schedule, 0, 0.0):
+    if accepts(schedule, 0, 0.0):
       self.two_arguments = True
-    elif _accepts(schedule, 0):
+    elif accepts(schedule, 0):
       self.two_arguments = False
     else:
       raise TypeError(

@@ -150,7 +150,7 @@ def _clipping(
       f" be set, got {', '.join(f'{k}={x!r}' for k, x in given.items())}"
     )
   for name, value in given.items():
-    _check_number(call, name, value, lower=0, lower_open=True, schedule_ok=False)
+    v.check_number(call, name, value, lower=0, lower_open=True, schedule_ok=False)
   if clipnorm is not None:
     return [_clip_by_norm_per_variable(clipnorm)]
   if global_clipnorm is not None:
@@ -161,7 +161,7 @@ def _clipping(
 
 
 def _check_number(call: str, name: str, value: Any, **bounds: Any) -> None:
-  """``validation.check_number``, and a callable must be a schedule of the step.
+  """``validation.check_number`` for a hyperparameter that may be a schedule.
 
   Keras calls a ``learning_rate`` of no arguments at every update. optx calls
   a schedule with the step count and does not emulate that form: under
@@ -170,35 +170,25 @@ def _check_number(call: str, name: str, value: Any, **bounds: Any) -> None:
   is refused here rather than failing inside the first update. A callable
   without a signature (some builtins) is trusted.
   """
-  schedule_ok = bounds.get("schedule_ok", True)
-  if schedule_ok and callable(value) and not isinstance(value, jax.Array):
-    try:
-      signature = inspect.signature(value)
-    except (TypeError, ValueError):
-      signature = None
-    if signature is not None and not _binds(signature, 0):
-      if _binds(signature):
-        raise TypeError(
-          f"optx.{call}({name}=...) got {value!r}, a function of no arguments:"
-          " Keras calls it at every update, but under jit it would run once,"
-          " at trace time, and its value would be frozen. Pass a value, a"
-          " schedule of the step (such as optx.keras.schedules.ExponentialDecay),"
-          f" or call the function yourself ({name}=fn())"
-        )
+  if (
+    callable(value)
+    and not isinstance(value, jax.Array)
+    and not _callbacks.accepts(value, 0)
+  ):
+    if _callbacks.accepts(value):
       raise TypeError(
-        f"optx.{call}({name}=...) must be a value or a schedule of the step (a"
-        f" function of one argument), got {value!r} with signature {signature}"
+        f"optx.{call}({name}=...) got {value!r}, a function of no arguments:"
+        " Keras calls it at every update, but under jit it would run once,"
+        " at trace time, and its value would be frozen. Pass a value, a"
+        " schedule of the step (such as optx.keras.schedules.ExponentialDecay),"
+        f" or call the function yourself ({name}=fn())"
       )
+    raise TypeError(
+      f"optx.{call}({name}=...) must be a value or a schedule of the step (a"
+      f" function of one argument), got {value!r} with signature"
+      f" {inspect.signature(value)}"
+    )
   v.check_number(call, name, value, **bounds)
-
-
-def _binds(signature: inspect.Signature, *args: Any) -> bool:
-  """Whether a function of ``signature`` can be called with ``args``."""
-  try:
-    signature.bind(*args)
-  except TypeError:
-    return False
-  return True
 
 
 def _learning_rate(call: str, learning_rate: Any, lr: Any) -> base.ScalarOrSchedule:
@@ -278,7 +268,7 @@ def _build(
   """Chains clip, [before], learning rate, [plateau], [after], weight decay."""
   base_rate = _learning_rate(call, learning_rate, lr)
   if decay is not None:
-    _check_number(call, "decay", decay, lower=0, schedule_ok=False)
+    v.check_number(call, "decay", decay, lower=0, schedule_ok=False)
   if weight_decay is not None:
     _check_number(call, "weight_decay", weight_decay, lower=0)
   clip = _clipping(call, clipnorm, clipvalue, global_clipnorm)
@@ -444,7 +434,7 @@ def Adagrad(
     -0.0994
   """
   call = "keras.Adagrad"
-  _check_number(
+  v.check_number(
     call,
     "initial_accumulator_value",
     initial_accumulator_value,
