@@ -1,17 +1,17 @@
 """``python -m optx``: the optimizer and schedule comparison run.
 
-Parses the command line and calls :func:`optx._src.experiment.main`; see
+Parses the command line and calls :func:`optx.compare.main`; see
 ``python -m optx --help``.
 """
 
 import sys
 
-from optx._src import experiment
+from optx import compare
 
 
 def main() -> int:
   """Runs the comparison with ``sys.argv``; returns the exit status."""
-  return experiment.main(sys.argv[1:])
+  return compare.main(sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 
 import optx
-from optx._src import experiment
+from optx import compare
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ALL_RUNS = (*experiment.OPTIMIZERS, *experiment.SCHEDULES)
+ALL_RUNS = (*compare.OPTIMIZERS, *compare.SCHEDULES)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The second run of the determinism test: an optimizer and the schedule that
 # observes the validation loss inside the scan, among others.
@@ -168,7 +168,7 @@ def test_same_seed_same_numbers(quick_runs):
   documents = [json.loads((out / "results.json").read_text()) for _, out in quick_runs]
   for document in documents:
     for run in document["runs"]:
-      for key in experiment.TIMING_KEYS:
+      for key in compare.TIMING_KEYS:
         run.pop(key)
   first = {run["name"]: run for run in documents[0]["runs"]}
   second = documents[1]["runs"]
@@ -182,21 +182,21 @@ def test_train_loop_matches_numpy_sgd():
   """The jitted scan equals a NumPy loop with hand-written backpropagation."""
   rng = np.random.default_rng(0)
   n, d, h, k = 40, 5, 7, 3
-  data = experiment.Dataset(
+  data = compare.Dataset(
     rng.normal(size=(n, d)).astype(np.float32),
     rng.integers(0, k, n).astype(np.int32),
     rng.normal(size=(9, d)).astype(np.float32),
     rng.integers(0, k, 9).astype(np.int32),
   )
-  config = experiment.Config(steps=7, batch_size=8, hidden=(h,), seed=3)
+  config = compare.Config(steps=7, batch_size=8, hidden=(h,), seed=3)
   lr = 0.3
-  run = experiment.Run(
+  run = compare.Run(
     "sgd", "optimizer", "", optx.sgd(lr), lambda c: jnp.asarray(lr, jnp.float32)
   )
-  params = experiment.init_mlp(jax.random.key(config.seed), [d, h, k])
-  full, last = experiment.batch_order(config, n)
+  params = compare.init_mlp(jax.random.key(config.seed), [d, h, k])
+  full, last = compare.batch_order(config, n)
   assert full.shape == (1, 5, 8) and last.shape == (2, 8)
-  final, metrics, per_step = jax.jit(experiment.make_train(run))(
+  final, metrics, per_step = jax.jit(compare.make_train(run))(
     params, full, last, *(jnp.asarray(a) for a in data)
   )
 
@@ -241,21 +241,21 @@ def test_train_loop_matches_numpy_sgd():
 
 def test_performance_scheduling_inside_the_scan_follows_keras():
   """The plateau scale per epoch and the learning rate of every step, vs a NumPy replay."""
-  data = experiment.load_digits()
-  config = experiment.Config(epochs=7, batch_size=256, hidden=(16,), seed=1)
+  data = compare.load_digits()
+  config = compare.Config(epochs=7, batch_size=256, hidden=(16,), seed=1)
   lr0, factor, patience, min_delta = 0.05, 0.5, 1, 0.2
   plateau = optx.reduce_on_plateau(factor, patience, min_delta=min_delta)
-  run = experiment.Run(
+  run = compare.Run(
     "performance",
     "schedule",
     "",
     optx.momentum(lr0, 0.9, plateau=plateau),
     lambda c: jnp.asarray(lr0, jnp.float32),
   )
-  params = experiment.init_mlp(jax.random.key(config.seed), [64, 16, 10])
-  _, metrics, per_step = jax.jit(experiment.make_train(run))(
+  params = compare.init_mlp(jax.random.key(config.seed), [64, 16, 10])
+  _, metrics, per_step = jax.jit(compare.make_train(run))(
     params,
-    *experiment.batch_order(config, len(data.x_train)),
+    *compare.batch_order(config, len(data.x_train)),
     *(jnp.asarray(a) for a in data),
   )
 
@@ -283,7 +283,7 @@ def test_performance_scheduling_inside_the_scan_follows_keras():
 
 def test_help_and_usage_errors(capsys):
   with pytest.raises(SystemExit) as exit_info:
-    experiment.main(["--help"])
+    compare.main(["--help"])
   assert exit_info.value.code == 0
   text = capsys.readouterr().out
   for option in (
@@ -304,7 +304,7 @@ def test_help_and_usage_errors(capsys):
   }
   for message, argv in usage_errors.items():
     with pytest.raises(SystemExit) as exit_info:
-      experiment.main(argv)
+      compare.main(argv)
     assert exit_info.value.code == 2, argv
     assert message in capsys.readouterr().err, argv
 
@@ -333,11 +333,9 @@ def test_missing_report_extra_is_named():
 
 def test_steps_option_and_a_subset(tmp_path):
   """``--steps`` ends in a partial epoch; a run without schedules draws no rate plot."""
-  config = experiment.Config(steps=50, optimizers=("adam",), schedules=())
+  config = compare.Config(steps=50, optimizers=("adam",), schedules=())
   lines = []
-  document = experiment.run_comparison(
-    config, tmp_path, progress=False, echo=lines.append
-  )
+  document = compare.run_comparison(config, tmp_path, progress=False, echo=lines.append)
   (run,) = document["runs"]
   steps_per_epoch = document["dataset"]["steps_per_epoch"]
   assert run["steps"] == 50 == len(run["per_step"]["batch_loss"])

@@ -1,0 +1,71 @@
+"""The data: scikit-learn's handwritten digits, split once, and each epoch's batches."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from optx.compare.extras import require
+from optx.compare.runs import Config
+
+
+class Dataset(NamedTuple):
+  """A train/validation split: float32 images in [0, 1], int32 labels."""
+
+  x_train: np.ndarray
+  y_train: np.ndarray
+  x_val: np.ndarray
+  y_val: np.ndarray
+
+
+def load_digits(validation_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
+  """scikit-learn's 8x8 digits, flattened to 64 features in [0, 1], split once.
+
+  The split depends on ``split_seed`` only, never on the run's ``--seed``, so
+  every run and every seed is scored on the same validation images.
+  """
+  datasets = require("sklearn.datasets")
+  x, y = datasets.load_digits(return_X_y=True)
+  x = (np.asarray(x, np.float32) / np.float32(16.0)).astype(np.float32)
+  y = np.asarray(y, np.int32)
+  order = np.random.default_rng(split_seed).permutation(len(x))
+  n_val = int(round(len(x) * validation_fraction))
+  val, train = order[:n_val], order[n_val:]
+  return Dataset(x[train], y[train], x[val], y[val])
+
+
+def epoch_plan(config: Config, n_train: int) -> tuple[int, int, int]:
+  """Returns ``(steps_per_epoch, full_epochs, remainder_steps)``."""
+  steps_per_epoch = n_train // config.batch_size
+  if steps_per_epoch < 1:
+    raise ValueError(f"--batch-size must be <= {n_train}, got {config.batch_size}")
+  if config.steps is None:
+    return steps_per_epoch, config.epochs, 0
+  return (
+    steps_per_epoch,
+    config.steps // steps_per_epoch,
+    config.steps % steps_per_epoch,
+  )
+
+
+def batch_order(config: Config, n_train: int) -> tuple[jax.Array, jax.Array]:
+  """The minibatches of every epoch, the same for every run of a seed.
+
+  Returns ``(full, last)``: indices into the training set of shape
+  ``(full_epochs, steps_per_epoch, batch_size)`` and, for a partial last
+  epoch, ``(remainder_steps, batch_size)`` (zero rows when there is none).
+  Each epoch is a fresh permutation; the images left over by the batch size
+  are skipped for that epoch.
+  """
+  steps_per_epoch, full_epochs, remainder = epoch_plan(config, n_train)
+  key = jax.random.fold_in(jax.random.key(config.seed), 1)
+  keys = jax.random.split(key, full_epochs + 1)
+  orders = jax.vmap(lambda k: jax.random.permutation(k, n_train))(keys)
+  size = config.batch_size
+  full = orders[:full_epochs, : steps_per_epoch * size].reshape(
+    full_epochs, steps_per_epoch, size
+  )
+  last = orders[full_epochs, : remainder * size].reshape(remainder, size)
+  return full, last
