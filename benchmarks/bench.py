@@ -23,6 +23,15 @@ Run from the repository root::
   python benchmarks/bench.py --quick    # fewer repetitions, for iterating
   python benchmarks/bench.py --trees tiny --optimizers adam sgd --no-torch
   python benchmarks/bench.py --variants # also optx.flatten and optax.flatten
+  python benchmarks/bench.py --baseline HEAD~3  # also the optx of HEAD~3
+
+``--baseline REF`` (a git ref or commit hash) exports the ``optx/`` directory of
+that commit (``git archive REF optx``) into a temporary directory as a package
+named ``optx_baseline`` (its absolute imports of ``optx`` rewritten to the new
+name), and times its step as one more candidate, ``baseline``, built by the
+same factories and interleaved with the others; the reports and the summary
+then also give the ratios of the current optx's step and compile times to the
+baseline's. The ``--variants`` are not built for the baseline.
 """
 
 from __future__ import annotations
@@ -33,8 +42,11 @@ import gc
 import os
 import platform
 import random
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -48,6 +60,8 @@ import optax
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import optx  # noqa: E402
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 try:  # torch is optional.
   import torch
@@ -88,25 +102,27 @@ def make_tree(shapes: list[tuple[int, ...]], seed: int) -> dict[str, np.ndarray]
 
 
 # ----------------------------------------------------------------------------
-# Optimizers: (optx factory, optax factory, torch factory, state arrays).
+# Optimizers: (optx factory of the optx module, optax factory, torch factory,
+# state arrays). The optx factories take the module, so that an earlier
+# commit's optx (--baseline) is built by the same code.
 
 OPTIMIZERS: dict[str, dict[str, Any]] = {
   "sgd": dict(
-    optx=lambda: optx.sgd(LEARNING_RATE),
+    optx=lambda m: m.sgd(LEARNING_RATE),
     optax=lambda: optax.sgd(LEARNING_RATE),
     torch=lambda ps, **kw: torch.optim.SGD(ps, lr=LEARNING_RATE, **kw),
     torch_fused=True,
     state=0,
   ),
   "momentum": dict(
-    optx=lambda: optx.momentum(LEARNING_RATE, 0.9),
+    optx=lambda m: m.momentum(LEARNING_RATE, 0.9),
     optax=lambda: optax.sgd(LEARNING_RATE, momentum=0.9),
     torch=lambda ps, **kw: torch.optim.SGD(ps, lr=LEARNING_RATE, momentum=0.9, **kw),
     torch_fused=True,
     state=1,
   ),
   "nesterov": dict(
-    optx=lambda: optx.nesterov(LEARNING_RATE, 0.9),
+    optx=lambda m: m.nesterov(LEARNING_RATE, 0.9),
     optax=lambda: optax.sgd(LEARNING_RATE, momentum=0.9, nesterov=True),
     torch=lambda ps, **kw: torch.optim.SGD(
       ps, lr=LEARNING_RATE, momentum=0.9, nesterov=True, **kw
@@ -115,7 +131,7 @@ OPTIMIZERS: dict[str, dict[str, Any]] = {
     state=1,
   ),
   "adagrad": dict(
-    optx=lambda: optx.adagrad(LEARNING_RATE, 0.1, EPS),
+    optx=lambda m: m.adagrad(LEARNING_RATE, 0.1, EPS),
     optax=lambda: optax.adagrad(LEARNING_RATE, initial_accumulator_value=0.1, eps=EPS),
     torch=lambda ps, **kw: torch.optim.Adagrad(
       ps, lr=LEARNING_RATE, initial_accumulator_value=0.1, eps=EPS, **kw
@@ -124,7 +140,7 @@ OPTIMIZERS: dict[str, dict[str, Any]] = {
     state=1,
   ),
   "rmsprop": dict(
-    optx=lambda: optx.rmsprop(LEARNING_RATE, 0.9, EPS),
+    optx=lambda m: m.rmsprop(LEARNING_RATE, 0.9, EPS),
     optax=lambda: optax.rmsprop(LEARNING_RATE, decay=0.9, eps=EPS),
     torch=lambda ps, **kw: torch.optim.RMSprop(
       ps, lr=LEARNING_RATE, alpha=0.9, eps=EPS, **kw
@@ -133,7 +149,7 @@ OPTIMIZERS: dict[str, dict[str, Any]] = {
     state=1,
   ),
   "adam": dict(
-    optx=lambda: optx.adam(LEARNING_RATE, 0.9, 0.999, EPS),
+    optx=lambda m: m.adam(LEARNING_RATE, 0.9, 0.999, EPS),
     optax=lambda: optax.adam(LEARNING_RATE, 0.9, 0.999, eps=0.0, eps_root=EPS),
     torch=lambda ps, **kw: torch.optim.Adam(ps, lr=LEARNING_RATE, eps=EPS, **kw),
     torch_fused=True,
@@ -145,6 +161,91 @@ VARIANTS: dict[str, Callable[[optax.GradientTransformation], Any]] = {}
 """Extra optx candidates (name -> wrapper of the optx transform), opt-in."""
 if hasattr(optx, "flatten"):
   VARIANTS["optx.flatten"] = optx.flatten
+
+
+# ----------------------------------------------------------------------------
+# The optx of an earlier commit (--baseline REF).
+
+BASELINE_PACKAGE = "optx_baseline"
+_baseline_dir: tempfile.TemporaryDirectory | None = None  # kept until exit
+
+# Absolute imports of the package: ``from optx[.x] import ...`` and
+# ``import optx[.x] [as y]`` at the start of a (possibly indented) line.
+_FROM_OPTX = re.compile(r"^(\s*from\s+)optx(?=[.\s])", re.MULTILINE)
+_IMPORT_OPTX = re.compile(
+  r"^(\s*import\s+)optx(\.[\w.]+)?(\s+as\s+\w+)?(?=[ \t]*(?:#.*)?$)", re.MULTILINE
+)
+_OLD_IMPORT = re.compile(r"^\s*(from\s+optx[.\s]|import\s+optx\b)", re.MULTILINE)
+
+
+def _rename_imports(source: str) -> str:
+  """Rewrites the absolute imports of ``optx`` in ``source`` to the new name."""
+  source = _FROM_OPTX.sub(rf"\1{BASELINE_PACKAGE}", source)
+
+  def import_line(match: re.Match) -> str:
+    head, sub, alias = match.group(1), match.group(2) or "", match.group(3)
+    if alias:
+      return f"{head}{BASELINE_PACKAGE}{sub}{alias}"
+    if not sub:  # ``import optx``: the code goes on saying ``optx.``
+      return f"{head}{BASELINE_PACKAGE} as optx"
+    return match.group(0)  # ``import optx.x`` binds ``optx``: left for the check
+
+  return _IMPORT_OPTX.sub(import_line, source)
+
+
+def load_baseline(ref: str) -> tuple[Any, str]:
+  """Imports the ``optx/`` of commit ``ref`` as ``optx_baseline``.
+
+  Returns the module and a description of the commit.
+  """
+  global _baseline_dir
+
+  def git(*args: str, **kwargs: Any) -> subprocess.CompletedProcess:
+    return subprocess.run(
+      ["git", "-C", REPO_ROOT, *args], check=True, capture_output=True, **kwargs
+    )
+
+  try:
+    commit = git("rev-parse", "--verify", f"{ref}^{{commit}}", text=True)
+    commit = commit.stdout.strip()
+    described = git("log", "-1", "--format=%h %s", commit, text=True).stdout.strip()
+    archive = git("archive", "--format=tar", commit, "optx").stdout
+  except subprocess.CalledProcessError as error:
+    raise SystemExit(
+      f"--baseline {ref}: {' '.join(error.cmd[3:])} failed: "
+      + (error.stderr.decode() if isinstance(error.stderr, bytes) else error.stderr)
+    ) from error
+  _baseline_dir = tempfile.TemporaryDirectory(prefix="optx-baseline-")
+  root = _baseline_dir.name
+  subprocess.run(["tar", "-x", "-C", root], input=archive, check=True)
+  package = os.path.join(root, BASELINE_PACKAGE)
+  os.rename(os.path.join(root, "optx"), package)
+  leftovers = []
+  for folder, _, files in os.walk(package):
+    for file in files:
+      if not file.endswith(".py"):
+        continue
+      path = os.path.join(folder, file)
+      with open(path, encoding="utf-8") as f:
+        source = _rename_imports(f.read())
+      with open(path, "w", encoding="utf-8") as f:
+        f.write(source)
+      leftovers += [
+        f"{os.path.relpath(path, root)}: {m.group(0).strip()}"
+        for m in _OLD_IMPORT.finditer(source)
+      ]
+  if leftovers:
+    raise SystemExit(
+      f"--baseline {ref}: imports of optx left after renaming: {leftovers}"
+    )
+  before = {name for name in sys.modules if name.split(".")[0] == "optx"}
+  sys.path.insert(0, root)  # kept: the baseline may import lazily
+  import optx_baseline  # type: ignore[import-not-found]
+
+  leaked = {n for n in sys.modules if n.split(".")[0] == "optx"} - before
+  if leaked or not optx_baseline.__file__.startswith(root):
+    raise SystemExit(f"--baseline {ref}: the baseline imported {sorted(leaked)}")
+  return optx_baseline, f"{described} ({ref})"
 
 
 # ----------------------------------------------------------------------------
@@ -281,7 +382,8 @@ def time_interleaved(candidates, reps: int, steps: int) -> dict[str, float]:
 
 
 def make_candidates(name, args, params_np, grads_np, grads, compile_reps):
-  """The candidates for one optimizer: optx, Optax, opt-in variants, floor, torch."""
+  """The candidates for one optimizer: optx, Optax, opt-in variants, baseline,
+  floor, torch."""
   spec = OPTIMIZERS[name]
   candidates = []
 
@@ -291,12 +393,19 @@ def make_candidates(name, args, params_np, grads_np, grads, compile_reps):
       JaxCandidate(label, step, params_np, grads, tx.init, compile_reps)
     )
 
-  add_jax("optx", spec["optx"]())
+  add_jax("optx", spec["optx"](optx))
   add_jax("optax", spec["optax"]())
   if args.variants:
     for label, wrap in VARIANTS.items():
-      add_jax(label, wrap(spec["optx"]()))
+      add_jax(label, wrap(spec["optx"](optx)))
     add_jax("optax.flatten", optax.flatten(spec["optax"]()))
+  if args.baseline_module is not None:
+    try:
+      tx = spec["optx"](args.baseline_module)
+    except (AttributeError, TypeError) as error:  # absent or other signature
+      print(f"  (baseline has no {name}: {error})", file=sys.stderr)
+    else:
+      add_jax("baseline", tx)
   n_state = spec["state"]
   candidates.append(
     JaxCandidate(
@@ -336,16 +445,19 @@ def make_candidates(name, args, params_np, grads_np, grads, compile_reps):
   return candidates
 
 
-def warm_up() -> None:
+def warm_up(baseline: Any = None) -> None:
   """Pays jax's one-time start-up costs before anything is timed."""
   params = {"a": np.ones(3, np.float32), "b": np.ones((2, 2), np.float32)}
-  for tx in (optx.adam(0.1), optax.adam(0.1)):
+  txs = [optx.adam(0.1), optax.adam(0.1)]
+  if baseline is not None and hasattr(baseline, "adam"):
+    txs.append(baseline.adam(0.1))
+  for tx in txs:
     grads = jax.tree.map(jnp.asarray, params)
     JaxCandidate("warm-up", _train_step(tx), params, grads, tx.init, 1)
 
 
 def run(args) -> list[dict[str, Any]]:
-  warm_up()
+  warm_up(args.baseline_module)
   rows = []
   for tree in args.trees:
     shapes = make_shapes(tree)
@@ -419,9 +531,11 @@ def report_group(rows: list[dict[str, Any]]) -> None:
 
 def summary(rows: list[dict[str, Any]]) -> None:
   print("\nSummary (ratios < 1 mean optx is faster; floor = bandwidth floor)")
-  header = (
-    f"  {'tree':<5} {'optimizer':<9} {'vs optax':>9} {'compile':>8} {'vs floor':>9}"
-  )
+  has_baseline = any(r["candidate"] == "baseline" for r in rows)
+  header = f"  {'tree':<5} {'optimizer':<9} {'vs optax':>9} {'compile':>8}"
+  if has_baseline:
+    header += f" {'vs base':>8} {'compile':>8}"
+  header += f" {'vs floor':>9}"
   has_torch = any(r["candidate"].startswith("torch") for r in rows)
   if has_torch:
     header += f" {'vs foreach':>11} {'vs fused':>9}"
@@ -434,8 +548,13 @@ def summary(rows: list[dict[str, Any]]) -> None:
     line = (
       f"  {tree:<5} {name:<9} {o['step_ms'] / by['optax']['step_ms']:>9.2f}"
       f" {o['compile_s'] / by['optax']['compile_s']:>8.2f}"
-      f" {o['step_ms'] / by['floor']['step_ms']:>9.2f}"
     )
+    if has_baseline:
+      b = by.get("baseline")
+      step = "-" if b is None else f"{o['step_ms'] / b['step_ms']:.2f}"
+      compile_ = "-" if b is None else f"{o['compile_s'] / b['compile_s']:.2f}"
+      line += f" {step:>8} {compile_:>8}"
+    line += f" {o['step_ms'] / by['floor']['step_ms']:>9.2f}"
     if has_torch:
       for label in ("torch.foreach", "torch.fused"):
         cell = f"{o['step_ms'] / by[label]['step_ms']:.2f}" if label in by else "-"
@@ -473,7 +592,17 @@ def main(argv=None) -> None:
     default=None,
     help="max_leaf_size of the optx.flatten variant (default: optx's own)",
   )
+  parser.add_argument(
+    "--baseline",
+    metavar="REF",
+    default=None,
+    help="also time the optx of git commit REF (e.g. HEAD~3), as 'baseline'",
+  )
   args = parser.parse_args(argv)
+  args.baseline_module = None
+  baseline_text = None
+  if args.baseline is not None:
+    args.baseline_module, baseline_text = load_baseline(args.baseline)
   if args.reps is None:
     args.reps = 5 if args.quick else 15
   if args.flatten_max_leaf_size is not None:
@@ -498,6 +627,9 @@ def main(argv=None) -> None:
       else ""
     )
   )
+  if baseline_text is not None:
+    version = getattr(args.baseline_module, "__version__", "?")
+    print(f"baseline: optx {version} of {baseline_text}")
   rows = run(args)
   summary(rows)
 
