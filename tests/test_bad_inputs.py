@@ -928,19 +928,26 @@ def test_valid_calls_in_the_table_are_valid(factory):
   factory.make(**factory.valid)
 
 
-def _public_factories(module, prefix=""):
-  names = set()
+def _public_factories(module, prefix="", seen=None):
+  """The public factories of ``module`` and its namespaces, each under one name.
+
+  ``optx.torch.SGD`` is also ``optx.torch.optim.SGD``: a factory reached
+  through several namespaces counts once, under its first (shortest) name.
+  """
+  seen = {} if seen is None else seen
   for name in module.__all__:
     obj = getattr(module, name)
     if inspect.ismodule(obj):
       if obj.__name__.startswith(module.__name__ + "."):
-        names |= _public_factories(obj, f"{prefix}{name}.")
+        _public_factories(obj, f"{prefix}{name}.", seen)
       continue
-    if isinstance(obj, type) and issubclass(obj, tuple):  # state NamedTuples
-      continue
+    if isinstance(obj, type) and (
+      issubclass(obj, tuple) or dataclasses.is_dataclass(obj)
+    ):
+      continue  # states and configs
     if inspect.isfunction(obj) or inspect.isclass(obj):
-      names.add(prefix + name)
-  return names
+      seen.setdefault(id(obj), prefix + name)
+  return set(seen.values())
 
 
 # Public callables that build nothing from hyperparameters.

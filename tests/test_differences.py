@@ -140,7 +140,11 @@ def test_row_02_momentum_buffer_holds_lr_inside_keras_outside_torch():
     )
 
   np.testing.assert_allclose(trace_of(optx.momentum(0.1, 0.9)), keras_buffer, rtol=1e-6)
-  np.testing.assert_allclose(trace_of(optx.torch.SGD(0.1, momentum=0.9)), g[0])
+  torch_like = optx.torch.SGD(0.1, momentum=0.9)
+  torch_state = torch_like.update(
+    jnp.asarray(g[0]), torch_like.init(jnp.asarray(W0)), jnp.asarray(W0)
+  )[1]
+  np.testing.assert_allclose(torch_state.momentum_buffer, g[0])
   np.testing.assert_allclose(trace_of(optax.sgd(0.1, momentum=0.9)), g[0])
 
 

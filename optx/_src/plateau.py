@@ -16,6 +16,9 @@ hyperparameters must live in the state for ``observe`` to need nothing else.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any
 from typing import Literal
 from typing import NamedTuple
@@ -40,18 +43,28 @@ class ReduceOnPlateau(optax.GradientTransformationExtraArgs):
   __slots__ = ()
 
 
-class PlateauConfig(NamedTuple):
-  """The decision rule's hyperparameters, kept in the state as arrays."""
+@functools.partial(
+  jax.tree_util.register_dataclass,
+  data_fields=["factor", "patience", "min_delta", "cooldown", "min_scale", "eps"],
+  meta_fields=["mode", "threshold_mode", "rule"],
+)
+@dataclasses.dataclass(frozen=True)
+class PlateauConfig:
+  """The decision rule's hyperparameters, kept in the state.
+
+  The numbers are arrays (a sweep can vary them); the mode, threshold mode and
+  rule are static, so a measurement runs only the rule it needs.
+  """
 
   factor: jax.Array
   patience: jax.Array
   min_delta: jax.Array
   cooldown: jax.Array
   min_scale: jax.Array
-  maximize: jax.Array
-  relative: jax.Array
-  torch_rule: jax.Array
   eps: jax.Array
+  mode: str = "min"
+  threshold_mode: str = "abs"
+  rule: str = "keras"
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -151,29 +164,28 @@ def reduce_on_plateau(
   v.check_choice(call, "rule", rule, ["keras", "torch"])
   v.check_number(call, "eps", eps, lower=0, schedule_ok=False)
 
-  def init_fn(params):
+  def init_fn(params) -> Any:
     del params
-    maximize = mode == "max"
     config = PlateauConfig(
-      factor=jnp.asarray(factor, jnp.float32),
-      patience=jnp.asarray(patience, jnp.int32),
-      min_delta=jnp.asarray(min_delta, jnp.float32),
-      cooldown=jnp.asarray(cooldown, jnp.int32),
-      min_scale=jnp.asarray(min_scale, jnp.float32),
-      maximize=jnp.asarray(maximize),
-      relative=jnp.asarray(threshold_mode == "rel"),
-      torch_rule=jnp.asarray(rule == "torch"),
-      eps=jnp.asarray(eps, jnp.float32),
+      factor=base.fresh(factor, jnp.float32),
+      patience=base.fresh(patience, jnp.int32),
+      min_delta=base.fresh(min_delta, jnp.float32),
+      cooldown=base.fresh(cooldown, jnp.int32),
+      min_scale=base.fresh(min_scale, jnp.float32),
+      eps=base.fresh(eps, jnp.float32),
+      mode=mode,
+      threshold_mode=threshold_mode,
+      rule=rule,
     )
     return ReduceOnPlateauState(
       scale=jnp.ones([], jnp.float32),
-      best=jnp.asarray(-jnp.inf if maximize else jnp.inf, jnp.float32),
+      best=jnp.asarray(-jnp.inf if mode == "max" else jnp.inf, jnp.float32),
       wait=jnp.zeros([], jnp.int32),
       cooldown_counter=jnp.zeros([], jnp.int32),
       config=config,
     )
 
-  def update_fn(updates, state, params=None, *, value=None, **extra_args):
+  def update_fn(updates, state, params=None, *, value=None, **extra_args) -> Any:
     del params, extra_args
     if value is not None:
       state = _record(state, _measurement("reduce_on_plateau(...).update", value))
@@ -184,12 +196,13 @@ def reduce_on_plateau(
 
 
 def _is_improvement(state: ReduceOnPlateauState, x: jax.Array) -> jax.Array:
-  c = state.config
-  sign = jnp.where(c.maximize, -1.0, 1.0)  # compare -x against -best in max mode
-  best = sign * state.best
+  c, best = state.config, state.best
+  if c.mode == "max":  # compare -x against -best
+    x, best = -x, -best
   # Relative mode is PyTorch's literal ``best * (1 -/+ threshold)``.
-  bound = jnp.where(c.relative, best * (1 - sign * c.min_delta), best - c.min_delta)
-  return sign * x < bound
+  if c.threshold_mode == "rel":
+    return x < best * (1 - c.min_delta if c.mode == "min" else 1 + c.min_delta)
+  return x < best - c.min_delta
 
 
 def _measurement(call: str, value: Any) -> jax.Array:
@@ -215,51 +228,48 @@ def _measurement(call: str, value: Any) -> jax.Array:
   return x.astype(jnp.float32)
 
 
+def _keras_rule(state: ReduceOnPlateauState, x: jax.Array) -> ReduceOnPlateauState:
+  """Keras's ``on_epoch_end``: cooldown first, then improvement, then wait."""
+  c, improved = state.config, _is_improvement(state, x)
+  cooldown = jnp.maximum(state.cooldown_counter - 1, 0)
+  wait = jnp.where(state.cooldown_counter > 0, 0, state.wait)
+  in_cooldown = cooldown > 0
+  wait = jnp.where(improved | in_cooldown, 0, base.increment(wait))
+  reduce = ~improved & ~in_cooldown & (wait >= c.patience) & (state.scale > c.min_scale)
+  return ReduceOnPlateauState(
+    scale=jnp.where(
+      reduce, jnp.maximum(state.scale * c.factor, c.min_scale), state.scale
+    ),
+    best=jnp.where(improved, x, state.best),
+    wait=jnp.where(reduce, 0, wait),
+    cooldown_counter=jnp.where(reduce, c.cooldown, cooldown),
+    config=c,
+  )
+
+
+def _torch_rule(state: ReduceOnPlateauState, x: jax.Array) -> ReduceOnPlateauState:
+  """PyTorch's ``step(metrics)``: count first, cooldown resets it, reduce when > patience."""
+  c, improved = state.config, _is_improvement(state, x)
+  in_cooldown = state.cooldown_counter > 0
+  wait = jnp.where(improved | in_cooldown, 0, base.increment(state.wait))
+  cooldown = jnp.where(in_cooldown, state.cooldown_counter - 1, 0)
+  reduce = wait > c.patience
+  reduced = jnp.maximum(state.scale * c.factor, c.min_scale)
+  return ReduceOnPlateauState(
+    scale=jnp.where(reduce & (state.scale - reduced > c.eps), reduced, state.scale),
+    best=jnp.where(improved, x, state.best),
+    wait=jnp.where(reduce, 0, wait),
+    cooldown_counter=jnp.where(reduce, c.cooldown, cooldown),
+    config=c,
+  )
+
+
 def _record(state: ReduceOnPlateauState, value: ArrayLike) -> ReduceOnPlateauState:
-  """One measurement through the rule; a NaN measurement leaves the state as is."""
-  c = state.config
+  """One measurement through the state's rule; a non-finite one leaves it as is."""
   x = jnp.asarray(value, jnp.float32)
-  improved = _is_improvement(state, x)
-  best = jnp.where(improved, x, state.best)
-  reduced_scale = jnp.maximum(state.scale * c.factor, c.min_scale)
-
-  # Keras: cooldown first, then improvement, then wait (outside cooldown only).
-  was_in_cooldown = state.cooldown_counter > 0
-  k_cooldown = jnp.where(was_in_cooldown, state.cooldown_counter - 1, 0)
-  k_in_cooldown = k_cooldown > 0
-  k_wait = jnp.where(was_in_cooldown, 0, state.wait)
-  k_wait = jnp.where(improved | k_in_cooldown, 0, base.increment(k_wait))
-  k_reduce = (
-    ~improved & ~k_in_cooldown & (k_wait >= c.patience) & (state.scale > c.min_scale)
-  )
-  keras = ReduceOnPlateauState(
-    scale=jnp.where(k_reduce, reduced_scale, state.scale),
-    best=best,
-    wait=jnp.where(k_reduce, 0, k_wait),
-    cooldown_counter=jnp.where(k_reduce, c.cooldown, k_cooldown),
-    config=c,
-  )
-
-  # PyTorch: count first, then cooldown resets the count, reduce when > patience.
-  t_wait = jnp.where(improved, 0, base.increment(state.wait))
-  t_in_cooldown = state.cooldown_counter > 0
-  t_wait = jnp.where(t_in_cooldown, 0, t_wait)
-  t_cooldown = jnp.where(
-    t_in_cooldown, state.cooldown_counter - 1, state.cooldown_counter
-  )
-  t_reduce = t_wait > c.patience
-  t_apply = t_reduce & (state.scale - reduced_scale > c.eps)
-  torch = ReduceOnPlateauState(
-    scale=jnp.where(t_apply, reduced_scale, state.scale),
-    best=best,
-    wait=jnp.where(t_reduce, 0, t_wait),
-    cooldown_counter=jnp.where(t_reduce, c.cooldown, t_cooldown),
-    config=c,
-  )
-
-  new = jax.tree.map(lambda a, b: jnp.where(c.torch_rule, a, b), torch, keras)
-  finite = jnp.isfinite(x)
-  return jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)
+  rule = _torch_rule if state.config.rule == "torch" else _keras_rule
+  new = rule(state, x)
+  return jax.tree.map(lambda a, b: jnp.where(jnp.isfinite(x), a, b), new, state)
 
 
 def _is_plateau(x: Any) -> bool:
@@ -319,3 +329,47 @@ def plateau_scale(opt_state: optax.OptState) -> jax.Array:
   for scale in scales:
     result = result * scale
   return result
+
+
+class ScaledLearningRateState(NamedTuple):
+  """State of an optimizer whose learning rate a plateau lowers (:func:`with_plateau`)."""
+
+  plateau: ReduceOnPlateauState
+  """The plateau's state; its ``scale`` multiplies the learning rate."""
+  inner: optax.OptState
+  """The optimizer's own state."""
+
+
+def with_plateau(
+  optimizer: Callable[[base.ScalarOrSchedule], optax.GradientTransformation],
+  learning_rate: base.ScalarOrSchedule,
+  plateau: ReduceOnPlateau,
+) -> optax.GradientTransformationExtraArgs:
+  r"""``optimizer(η λ)``: the plateau's scale :math:`\lambda` multiplies the rate itself.
+
+  Keras and PyTorch lower the optimizer's learning rate, wherever the update
+  rule uses it (inside a momentum buffer, in a weight decay); an optimizer
+  whose rule takes the rate, ``optimizer(lr)``, gets :math:`\eta(t)\lambda`,
+  as an array or a schedule like ``learning_rate``. :func:`observe` (or
+  ``update(..., value=x)``) updates :math:`\lambda`.
+  """
+
+  def rate(scale: jax.Array) -> base.ScalarOrSchedule:
+    if base.is_schedule(learning_rate):
+      return lambda count: jnp.asarray(learning_rate(count), jnp.float32) * scale  # pyright: ignore[reportCallIssue]
+    return jnp.asarray(learning_rate, jnp.float32) * scale
+
+  def init_fn(params) -> Any:
+    inner = optimizer(rate(jnp.ones([], jnp.float32)))
+    plateau_state: Any = plateau.init(params)
+    return ScaledLearningRateState(plateau_state, inner.init(params))
+
+  def update_fn(updates, state, params=None, *, value=None, **extra_args) -> Any:
+    plateau_state = state.plateau
+    if value is not None:
+      plateau_state = _record(plateau_state, _measurement("update", value))
+    inner = optax.with_extra_args_support(optimizer(rate(plateau_state.scale)))
+    updates, inner_state = inner.update(updates, state.inner, params, **extra_args)
+    return updates, ScaledLearningRateState(plateau_state, inner_state)
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)

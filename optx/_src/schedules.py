@@ -14,6 +14,7 @@ the remainder's fraction when ``steps`` is a concrete integer (exact floors for
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -365,6 +366,72 @@ def onecycle_momentum_schedule(
   return schedule
 
 
+_NOT_TRACEABLE = (
+  jax.errors.ConcretizationTypeError,
+  jax.errors.TracerIntegerConversionError,
+  jax.errors.TracerArrayConversionError,
+)
+
+
+def _needs_a_concrete_value(error: TypeError) -> bool:
+  """Whether ``error``, raised while tracing a user's function, is about the tracer.
+
+  Besides jax's own errors (a Python branch, ``int(epoch)``, an index), a
+  function that hashes its argument (``table.get(epoch)``) fails with
+  Python's ``unhashable type: '...Tracer'``; any other TypeError is the
+  function's own.
+  """
+  return isinstance(error, _NOT_TRACEABLE) or "Tracer" in str(error)
+
+
+def python_function(
+  call: str, fn: Callable[..., ArrayLike], *extra: jax.ShapeDtypeStruct
+) -> tuple[Callable[..., jax.Array], bool]:
+  """``fn`` of an integer (an epoch or a step), with Python's arithmetic, as a jax function.
+
+  Keras and PyTorch call such functions with Python integers, so ``2 **
+  -(epoch // 10)`` is 0.5 and ``1 / (1 + t) ** 2`` never overflows. Here
+  ``fn`` is traced with the integer as a float32 scalar (exact below 2**24),
+  which gives Python's float arithmetic in float32. A function that needs the
+  concrete value (an ``if`` on it, an index, ``math.exp``) is called instead
+  on the host with a Python int through ``jax.pure_callback`` (memoized):
+  exact, but a host round trip per call (about 0.2 ms on a CPU, a device
+  synchronization on a GPU). ``extra`` are the specs of further float32
+  arguments (Keras's ``schedule(epoch, lr)``).
+
+  Returns:
+    The jax function, taking the integer as an array, and whether it traces.
+  """
+  specs = [jax.ShapeDtypeStruct((), jnp.float32), *extra]
+  try:
+    out = jax.eval_shape(lambda *a: jnp.asarray(fn(*a), jnp.float32), *specs)
+  except TypeError as error:  # jax's tracer errors are TypeErrors too
+    if not _needs_a_concrete_value(error):
+      raise
+
+    @functools.lru_cache(maxsize=4096)
+    def cached(*args):
+      return np.asarray(fn(*args), np.float32)
+
+    def on_host(*args):
+      def host(n, *rest):
+        return cached(int(n), *(float(r) for r in rest))
+
+      out = jax.ShapeDtypeStruct((), jnp.float32)
+      return jax.pure_callback(host, out, *args, vmap_method="sequential")
+
+    return on_host, False
+  if out.shape != ():
+    raise ValueError(
+      f"optx.{call}: the function must return a scalar, got shape {out.shape}"
+    )
+
+  def traced(n, *rest):
+    return jnp.asarray(fn(jnp.asarray(n).astype(jnp.float32), *rest), jnp.float32)
+
+  return traced, True
+
+
 def epoch_schedule(
   fn: Callable[[jax.Array], ArrayLike], steps_per_epoch: int
 ) -> base.Schedule:
@@ -373,11 +440,14 @@ def epoch_schedule(
   .. math::
     \eta(t) = f(\lfloor t / n \rfloor)
 
-  where :math:`f` is ``fn`` called with the 0-based epoch as an integer array
-  (int32, or the step's own integer dtype, such as int64 under x64) and
-  :math:`n` is ``steps_per_epoch``. ``fn`` must be jittable: arithmetic like
-  the seed's ``lr0 * 0.1 ** (epoch / s)`` is; an ``if epoch < 5`` chain is not,
-  so write it as ``piecewise_constant_schedule([5, 15], [...])``.
+  where :math:`f` is ``fn``, called with the 0-based epoch, and :math:`n` is
+  ``steps_per_epoch``. ``fn`` sees Python's arithmetic, as in Keras: it is
+  traced with the epoch as a float32 holding an integer (``2 ** -(epoch //
+  10)`` is 0.5, nothing overflows), and one that branches on the epoch (the
+  book's ``if epoch < 5: ... elif ...``) or indexes with it is called on the
+  host with a Python int instead: exact, at the cost of a host round trip per
+  step (about 0.2 ms on a CPU). Where that matters, write the branches as
+  ``piecewise_constant_schedule([5, 15], [...])``.
 
   Args:
     fn: ``epoch -> value``.
@@ -393,15 +463,25 @@ def epoch_schedule(
     >>> schedule = optx.epoch_schedule(exponential_decay_fn, steps_per_epoch=100)
     >>> print(f"{schedule(1999):.4f} {schedule(2000):.4f}")
     0.0011 0.0010
+    >>> def piecewise_constant_fn(epoch):
+    ...   if epoch < 5:
+    ...     return 0.01
+    ...   elif epoch < 15:
+    ...     return 0.005
+    ...   return 0.001
+    >>> schedule = optx.epoch_schedule(piecewise_constant_fn, steps_per_epoch=10)
+    >>> print(schedule(49), schedule(50))
+    0.01 0.005
   """
   if not callable(fn):
     raise TypeError(f"optx.epoch_schedule(fn=...) must be callable, got {fn!r}")
   v.check_integer("epoch_schedule", "steps_per_epoch", steps_per_epoch, lower=1)
+  epoch_fn, _ = python_function("epoch_schedule", fn)
 
   def schedule(count):
     t = _step(count)  # in its own dtype: an int64 or uint32 step does not wrap
     if not jnp.issubdtype(t.dtype, jnp.integer):
       t = t.astype(jnp.int32)
-    return jnp.asarray(fn(t // steps_per_epoch), jnp.float32)
+    return epoch_fn(t // steps_per_epoch)
 
   return schedule

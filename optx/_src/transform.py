@@ -1,17 +1,16 @@
-"""Building blocks: the per-leaf maths of the seed's optimizers.
+"""Building blocks: the per-leaf maths of the book's optimizers.
 
-Each block is an ``optax.GradientTransformation`` with a public NamedTuple state
-(optax's field names). Every numeric hyperparameter is a float, a scalar array
-or a schedule of the block's own step count. A block keeps an int32 ``count``
-(saturating at the int32 maximum) only where it reads one: when one of its
-hyperparameters is a schedule, for Adam's bias correction and for PyTorch's
-first-step dampening rule; elsewhere its state has no ``count`` field (the
-``Counted*`` states are the ones with one), as Optax's constant blocks. The
-aliases in ``alias.py`` chain these blocks in the order the equations need.
+Each block is its rule, the equation of its docstring written in the same
+symbols, handed to :func:`optx._src.base.leafwise`, which keeps the step count,
+evaluates the hyperparameters (floats, arrays or schedules), casts the leaves
+and builds the state. A state is a public NamedTuple with Optax's field names;
+the ``Counted*`` variants add the ``count`` a block keeps only when one of its
+hyperparameters is a schedule (or, for Adam and PyTorch's dampening, always).
+The aliases in ``alias.py`` chain these blocks in the order the equations need.
 
 optax has blocks of the same names; optx writes its own because optax's take
 only floats for momentum, decay and betas (no schedules, which 1cycle needs for
-momentum) and place epsilon in one fixed spot, where the seed and the
+momentum) and place epsilon in one fixed spot, where the book and the
 frameworks optx reproduces each place it differently.
 """
 
@@ -28,52 +27,13 @@ from jax.typing import ArrayLike
 
 from optx._src import base
 from optx._src import validation as v
+from optx._src.numerics import MOMENT_FORMS
+from optx._src.numerics import EpsPlacement
+from optx._src.numerics import MomentForm
+from optx._src.numerics import abs2
+from optx._src.numerics import root
 
-EpsPlacement = Literal["inside", "outside"]
 AdamEpsPlacement = Literal["inside", "outside", "hat"]
-AdamMomentForm = Literal["weighted", "interpolated", "torch"]
-
-
-def _scaled_sqrt_inverse(s: jax.Array, eps: jax.Array, placement: str) -> jax.Array:
-  """``1/√(s + ε)`` ("inside", the seed's) or ``1/(√s + ε)`` ("outside")."""
-  if placement == "inside":
-    return jax.lax.rsqrt(s + eps)
-  return 1 / (jnp.sqrt(s) + eps)
-
-
-def _scaled(g: jax.Array, s: jax.Array, epsilon: Any, placement: str) -> jax.Array:
-  """``g`` times :func:`_scaled_sqrt_inverse` of ``s``, in ``g``'s dtype.
-
-  The product is taken in the wider of the two dtypes, so a state kept in
-  another dtype than the gradients (bfloat16 parameters, float32 gradients)
-  neither changes the updates' dtype nor loses the wider one's precision.
-  ``epsilon`` maps a dtype to ε in it.
-  """
-  dtype = _wider(g.dtype, s.dtype)
-  inverse = _scaled_sqrt_inverse(s.astype(dtype), epsilon(dtype), placement)
-  return (g.astype(dtype) * inverse).astype(g.dtype)
-
-
-def _per_dtype(coefficients):
-  """Memoizes ``coefficients(dtype)`` for one update call.
-
-  A step's scalar coefficients are then cast once per dtype rather than once
-  per leaf: with thousands of leaves that is thousands fewer HLO ops to trace
-  and compile, for the same numbers.
-  """
-  cache = {}
-
-  def get(dtype):
-    dtype = jnp.dtype(dtype)
-    if dtype not in cache:
-      cache[dtype] = coefficients(dtype)
-    return cache[dtype]
-
-  return get
-
-
-# ----------------------------------------------------------------------------
-# Learning rate.
 
 
 class ScaleByLearningRateState(NamedTuple):
@@ -117,26 +77,16 @@ def scale_by_learning_rate(
   v.check_number("scale_by_learning_rate", "learning_rate", learning_rate, lower=0)
   v.check_bool("scale_by_learning_rate", "flip_sign", flip_sign)
   sign = -1.0 if flip_sign else 1.0
-  counted = base.any_schedule(learning_rate)
 
-  def init_fn(params):
-    del params
-    if counted:
-      return ScaleByLearningRateState(base.zero_count())
-    return optax.EmptyState()
+  def rule(g, *, eta):
+    return sign * eta * g
 
-  def update_fn(updates, state, params=None):
-    del params
-    count = base.count_of(state)
-    eta = _per_dtype((sign * base.value_at(learning_rate, count)).astype)
-    updates = jax.tree.map(lambda g: eta(g.dtype) * g, updates)
-    return updates, base.with_count(count, optax.EmptyState, ScaleByLearningRateState)
-
-  return optax.GradientTransformation(init_fn, update_fn)
-
-
-# ----------------------------------------------------------------------------
-# Momentum.
+  return base.leafwise(
+    "scale_by_learning_rate",
+    rule,
+    dict(eta=learning_rate),
+    counted_state=ScaleByLearningRateState,
+  )
 
 
 class TraceState(NamedTuple):
@@ -146,14 +96,7 @@ class TraceState(NamedTuple):
   """The momentum buffer :math:`m`."""
 
 
-class CountedTraceState(NamedTuple):
-  """State of :func:`trace` with a scheduled ``decay`` or a dampening."""
-
-  count: jax.Array
-  """Updates so far (int32, saturating): the schedule's step, and 0 marks
-  PyTorch's undamped first update."""
-  trace: optax.Params
-  """The momentum buffer :math:`m`."""
+CountedTraceState = base.counted(TraceState)
 
 
 def trace(
@@ -174,13 +117,14 @@ def trace(
   buffer starts at zero; on the first update :math:`m = g` whatever
   :math:`\tau` (PyTorch's rule, which only matters when :math:`\tau \ne 0`).
 
-  Placed *after* :func:`scale_by_learning_rate`, the buffer holds the seed's
+  Placed *after* :func:`scale_by_learning_rate`, the buffer holds the book's
   velocity :math:`m \leftarrow \beta m - \eta g` with the learning rate inside.
 
   Args:
     decay: the momentum :math:`\beta` in [0, 1], a float or a schedule.
     nesterov: return the look-ahead update :math:`g + \beta m`.
-    dampening: :math:`\tau` in [0, 1] (PyTorch's ``dampening``).
+    dampening: :math:`\tau` in [0, 1] (PyTorch's ``dampening``). Any value
+      but the number 0 keeps a step count, for the undamped first update.
     accumulator_dtype: dtype of the buffer; default: the parameters' dtype.
 
   Returns:
@@ -200,60 +144,25 @@ def trace(
   v.check_number("trace", "dampening", dampening, lower=0, upper=1)
   v.check_bool("trace", "nesterov", nesterov)
   v.check_dtype("trace", "accumulator_dtype", accumulator_dtype)
-  # Without dampening (a literal 0) the factor is 1: skip one op per leaf.
-  undamped = isinstance(dampening, (int, float)) and dampening == 0
-  # Dampening (any but a literal 0) reads the step: the first update is undamped.
-  counted = base.any_schedule(decay) or not undamped
+  damped = not base.is_literal_zero(dampening)
 
-  def init_fn(params):
-    buffer = base.zeros_like(params, accumulator_dtype)
-    return (
-      CountedTraceState(base.zero_count(), buffer) if counted else TraceState(buffer)
-    )
+  def rule(g, m, *, beta, tau):
+    m = beta * m + (1 - tau) * g
+    return (g + beta * m if nesterov else m), m
 
-  def update_fn(updates, state, params=None):
-    del params
-    base.check_structure("trace", updates, state.trace)
-    count = base.count_of(state)
-    beta_ = _per_dtype(base.value_at(decay, count).astype)
-    if not undamped:
-      if count is None:
-        raise ValueError(
-          "optx.trace: a state without a step count was given to a damped"
-          " trace (its first update is undamped); pass the state made by this"
-          " transform's own init"
-        )
-      damp = 1.0 - base.value_at(dampening, count)
-      damp_ = _per_dtype(jnp.where(count == 0, 1.0, damp).astype)
+  def first_undamped(t, beta, tau):
+    return dict(beta=beta, tau=jnp.where(t == 1, 0.0, tau))
 
-    def leaf(g, m):
-      g_m = g.astype(m.dtype) if undamped else damp_(m.dtype) * g.astype(m.dtype)
-      m = beta_(m.dtype) * m + g_m
-      u = g + beta_(g.dtype) * m.astype(g.dtype) if nesterov else m
-      return u.astype(g.dtype), m
-
-    pairs = jax.tree.map(leaf, updates, state.trace)
-    updates, new_trace = _unzip(pairs, updates, 2)
-    return updates, base.with_count(count, TraceState, CountedTraceState, new_trace)
-
-  return optax.GradientTransformation(init_fn, update_fn)
-
-
-def _wider(a: Any, b: Any) -> Any:
-  """The wider of two float dtypes, chosen explicitly (strict promotion refuses to mix them)."""
-  return a if jnp.finfo(a).bits >= jnp.finfo(b).bits else b
-
-
-def _unzip(pairs: Any, like: Any, n: int) -> tuple[Any, ...]:
-  """Splits a tree of n-tuples (one per leaf of ``like``) into n trees."""
-  treedef = jax.tree.structure(like)
-  leaves = treedef.flatten_up_to(pairs)
-  columns = list(zip(*leaves, strict=True)) if leaves else [()] * n
-  return tuple(treedef.unflatten(column) for column in columns)
-
-
-# ----------------------------------------------------------------------------
-# AdaGrad.
+  return base.leafwise(
+    "trace",
+    rule,
+    dict(beta=decay, tau=dampening),
+    buffers=[(0.0, accumulator_dtype)],
+    state=TraceState,
+    counted_state=CountedTraceState,
+    scalars=first_undamped if damped else None,
+    needs_count=damped,
+  )
 
 
 class ScaleByRssState(NamedTuple):
@@ -263,13 +172,7 @@ class ScaleByRssState(NamedTuple):
   """The sum of squares :math:`s`."""
 
 
-class CountedScaleByRssState(NamedTuple):
-  """State of :func:`scale_by_rss` with a scheduled ``eps``."""
-
-  count: jax.Array
-  """The step the schedule sees next (int32, saturating)."""
-  sum_of_squares: optax.Params
-  """The sum of squares :math:`s`."""
+CountedScaleByRssState = base.counted(ScaleByRssState)
 
 
 def scale_by_rss(
@@ -286,11 +189,12 @@ def scale_by_rss(
   where :math:`s` starts at ``initial_accumulator_value`` and
   :math:`\varepsilon` is ``eps``. With ``eps_placement="outside"`` the
   denominator is :math:`\sqrt{s} + \varepsilon` (PyTorch, legacy tf.keras).
+  For complex :math:`g`, :math:`g \otimes g` is :math:`|g|^2`.
 
   Args:
     initial_accumulator_value: the starting value of :math:`s` (>= 0).
     eps: :math:`\varepsilon` (>= 0), a float or a schedule.
-    eps_placement: ``"inside"`` (the seed's, Keras 3) or ``"outside"`` the
+    eps_placement: ``"inside"`` (the book's, Keras 3) or ``"outside"`` the
       square root.
 
   Returns:
@@ -306,46 +210,29 @@ def scale_by_rss(
     >>> print(f"{u[0]:.4f}")
     0.8000
   """
+  call = "scale_by_rss"
   v.check_number(
-    "scale_by_rss",
+    call,
     "initial_accumulator_value",
     initial_accumulator_value,
     lower=0,
     schedule_ok=False,
   )
-  v.check_number("scale_by_rss", "eps", eps, lower=0)
-  v.check_choice("scale_by_rss", "eps_placement", eps_placement, ["inside", "outside"])
+  v.check_number(call, "eps", eps, lower=0)
+  v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside"])
 
-  counted = base.any_schedule(eps)
+  def rule(g, s, *, eps):
+    s = s + abs2(g)
+    return g / root(s, eps, eps_placement), s
 
-  def init_fn(params):
-    s = base.full_like(params, initial_accumulator_value)
-    return (
-      CountedScaleByRssState(base.zero_count(), s) if counted else ScaleByRssState(s)
-    )
-
-  def update_fn(updates, state, params=None):
-    del params
-    base.check_structure("scale_by_rss", updates, state.sum_of_squares)
-    count = base.count_of(state)
-    epsilon = _per_dtype(base.value_at(eps, count).astype)
-
-    def leaf(g, s):
-      s = s + jnp.square(g).astype(s.dtype)
-      return _scaled(g, s, epsilon, eps_placement), s
-
-    updates, sum_of_squares = _unzip(
-      jax.tree.map(leaf, updates, state.sum_of_squares), updates, 2
-    )
-    return updates, base.with_count(
-      count, ScaleByRssState, CountedScaleByRssState, sum_of_squares
-    )
-
-  return optax.GradientTransformation(init_fn, update_fn)
-
-
-# ----------------------------------------------------------------------------
-# RMSProp.
+  return base.leafwise(
+    call,
+    rule,
+    dict(eps=eps),
+    buffers=[(initial_accumulator_value, None)],
+    state=ScaleByRssState,
+    counted_state=CountedScaleByRssState,
+  )
 
 
 class ScaleByRmsState(NamedTuple):
@@ -355,33 +242,7 @@ class ScaleByRmsState(NamedTuple):
   """The squares' average :math:`s`."""
 
 
-class CountedScaleByRmsState(NamedTuple):
-  """State of :func:`scale_by_rms` with a scheduled ``decay`` or ``eps``."""
-
-  count: jax.Array
-  """The step the schedules see next (int32, saturating)."""
-  nu: optax.Params
-  """The squares' average :math:`s`."""
-
-
-class ScaleByStddevState(NamedTuple):
-  """State of :func:`scale_by_stddev` with constant ``decay`` and ``eps``."""
-
-  mu: optax.Params
-  """The gradients' average :math:`a`."""
-  nu: optax.Params
-  """The squares' average :math:`s`."""
-
-
-class CountedScaleByStddevState(NamedTuple):
-  """State of :func:`scale_by_stddev` with a scheduled ``decay`` or ``eps``."""
-
-  count: jax.Array
-  """The step the schedules see next (int32, saturating)."""
-  mu: optax.Params
-  """The gradients' average :math:`a`."""
-  nu: optax.Params
-  """The squares' average :math:`s`."""
+CountedScaleByRmsState = base.counted(ScaleByRmsState)
 
 
 def scale_by_rms(
@@ -405,7 +266,7 @@ def scale_by_rms(
     decay: :math:`\beta` in [0, 1], a float or a schedule.
     eps: :math:`\varepsilon` (>= 0), a float or a schedule.
     initial_scale: the starting value of :math:`s`.
-    eps_placement: ``"inside"`` (the seed's) or ``"outside"`` the square root.
+    eps_placement: ``"inside"`` (the book's) or ``"outside"`` the square root.
 
   Returns:
     An ``optax.GradientTransformation``.
@@ -419,40 +280,36 @@ def scale_by_rms(
     >>> print(f"{u[0]:.4f}")
     3.1623
   """
-  v.check_number("scale_by_rms", "decay", decay, lower=0, upper=1)
-  v.check_number("scale_by_rms", "eps", eps, lower=0)
-  v.check_number(
-    "scale_by_rms", "initial_scale", initial_scale, lower=0, schedule_ok=False
+  call = "scale_by_rms"
+  v.check_number(call, "decay", decay, lower=0, upper=1)
+  v.check_number(call, "eps", eps, lower=0)
+  v.check_number(call, "initial_scale", initial_scale, lower=0, schedule_ok=False)
+  v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside"])
+
+  def rule(g, s, *, beta, eps):
+    s = beta * s + (1 - beta) * abs2(g)
+    return g / root(s, eps, eps_placement), s
+
+  return base.leafwise(
+    call,
+    rule,
+    dict(beta=decay, eps=eps),
+    buffers=[(initial_scale, None)],
+    state=ScaleByRmsState,
+    counted_state=CountedScaleByRmsState,
   )
-  v.check_choice("scale_by_rms", "eps_placement", eps_placement, ["inside", "outside"])
 
-  counted = base.any_schedule(decay, eps)
 
-  def init_fn(params):
-    nu = base.full_like(params, initial_scale)
-    return (
-      CountedScaleByRmsState(base.zero_count(), nu) if counted else ScaleByRmsState(nu)
-    )
+class ScaleByStddevState(NamedTuple):
+  """State of :func:`scale_by_stddev` with constant ``decay`` and ``eps``."""
 
-  def update_fn(updates, state, params=None):
-    del params
-    base.check_structure("scale_by_rms", updates, state.nu)
-    count = base.count_of(state)
-    beta = base.value_at(decay, count)
-    epsilon = _per_dtype(base.value_at(eps, count).astype)
-    coefficients = _per_dtype(
-      lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype))
-    )
+  mu: optax.Params
+  """The gradients' average :math:`a`."""
+  nu: optax.Params
+  """The squares' average :math:`s`."""
 
-    def leaf(g, s):
-      b, one_minus_b = coefficients(s.dtype)
-      s = b * s + one_minus_b * jnp.square(g).astype(s.dtype)
-      return _scaled(g, s, epsilon, eps_placement), s
 
-    updates, nu = _unzip(jax.tree.map(leaf, updates, state.nu), updates, 2)
-    return updates, base.with_count(count, ScaleByRmsState, CountedScaleByRmsState, nu)
-
-  return optax.GradientTransformation(init_fn, update_fn)
+CountedScaleByStddevState = base.counted(ScaleByStddevState)
 
 
 def scale_by_stddev(
@@ -491,51 +348,25 @@ def scale_by_stddev(
     >>> print(f"{u[0]:.4f}")
     2.0000
   """
-  v.check_number("scale_by_stddev", "decay", decay, lower=0, upper=1)
-  v.check_number("scale_by_stddev", "eps", eps, lower=0)
-  v.check_number(
-    "scale_by_stddev", "initial_scale", initial_scale, lower=0, schedule_ok=False
+  call = "scale_by_stddev"
+  v.check_number(call, "decay", decay, lower=0, upper=1)
+  v.check_number(call, "eps", eps, lower=0)
+  v.check_number(call, "initial_scale", initial_scale, lower=0, schedule_ok=False)
+  v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside"])
+
+  def rule(g, a, s, *, beta, eps):
+    a = beta * a + (1 - beta) * g
+    s = beta * s + (1 - beta) * abs2(g)
+    return g / root(s - abs2(a), eps, eps_placement), a, s
+
+  return base.leafwise(
+    call,
+    rule,
+    dict(beta=decay, eps=eps),
+    buffers=[(0.0, None), (initial_scale, None)],
+    state=ScaleByStddevState,
+    counted_state=CountedScaleByStddevState,
   )
-  v.check_choice(
-    "scale_by_stddev", "eps_placement", eps_placement, ["inside", "outside"]
-  )
-
-  counted = base.any_schedule(decay, eps)
-
-  def init_fn(params):
-    mu, nu = base.zeros_like(params), base.full_like(params, initial_scale)
-    if counted:
-      return CountedScaleByStddevState(base.zero_count(), mu, nu)
-    return ScaleByStddevState(mu, nu)
-
-  def update_fn(updates, state, params=None):
-    del params
-    base.check_structure("scale_by_stddev", updates, state.nu)
-    count = base.count_of(state)
-    beta = base.value_at(decay, count)
-    epsilon = _per_dtype(base.value_at(eps, count).astype)
-    coefficients = _per_dtype(
-      lambda dtype: (beta.astype(dtype), (1 - beta).astype(dtype))
-    )
-
-    def leaf(g, a, s):
-      b, one_minus_b = coefficients(s.dtype)
-      a = b * a + one_minus_b * g.astype(a.dtype)
-      s = b * s + one_minus_b * jnp.square(g).astype(s.dtype)
-      return _scaled(g, s - a * a, epsilon, eps_placement), a, s
-
-    updates, mu, nu = _unzip(
-      jax.tree.map(leaf, updates, state.mu, state.nu), updates, 3
-    )
-    return updates, base.with_count(
-      count, ScaleByStddevState, CountedScaleByStddevState, mu, nu
-    )
-
-  return optax.GradientTransformation(init_fn, update_fn)
-
-
-# ----------------------------------------------------------------------------
-# Adam.
 
 
 class ScaleByAdamState(NamedTuple):
@@ -561,14 +392,14 @@ def scale_by_adam(
   eps: base.ScalarOrSchedule = 1e-7,
   *,
   eps_placement: AdamEpsPlacement = "inside",
-  moment_form: AdamMomentForm = "weighted",
+  moment_form: MomentForm = "weighted",
   amsgrad: bool = False,
   mu_dtype: Any = None,
   nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
   r"""Rescales updates with Adam's bias-corrected moment estimates.
 
-  The seed's five equations (its :math:`m` is the negative of this one, which
+  The book's five equations (its :math:`m` is the negative of this one, which
   the learning-rate block negates instead), with :math:`t` counted from 1:
 
   .. math::
@@ -590,7 +421,7 @@ def scale_by_adam(
 
   ``moment_form`` is how the averages are rounded, equal in exact arithmetic:
   ``"weighted"`` computes :math:`\beta m + (1-\beta) g` as written (the
-  seed's, Optax's); ``"interpolated"`` computes :math:`m + (1-\beta)(g - m)`
+  book's, Optax's); ``"interpolated"`` computes :math:`m + (1-\beta)(g - m)`
   (Keras's), which loses a small :math:`g` after a large :math:`m` when
   :math:`\beta = 0`; ``"torch"`` is PyTorch's ``lerp`` for :math:`m` and the
   weighted form for :math:`s`.
@@ -599,8 +430,8 @@ def scale_by_adam(
     b1: :math:`\beta_1` in [0, 1), a float or a schedule.
     b2: :math:`\beta_2` in [0, 1), a float or a schedule.
     eps: :math:`\varepsilon` (>= 0), a float or a schedule.
-    eps_placement: ``"inside"`` (the seed's), ``"outside"`` or ``"hat"``.
-    moment_form: ``"weighted"`` (the seed's), ``"interpolated"`` or ``"torch"``.
+    eps_placement: ``"inside"`` (the book's), ``"outside"`` or ``"hat"``.
+    moment_form: ``"weighted"`` (the book's), ``"interpolated"`` or ``"torch"``.
     amsgrad: keep the running maximum of :math:`s`.
     mu_dtype: dtype of :math:`m`; default: the parameters' dtype.
     nu_dtype: dtype of :math:`s` (and its maximum); default: the parameters'.
@@ -617,98 +448,41 @@ def scale_by_adam(
     >>> print(f"{u[0]:.4f}")
     1.0000
   """
-  v.check_number("scale_by_adam", "b1", b1, lower=0, upper=1, upper_open=True)
-  v.check_number("scale_by_adam", "b2", b2, lower=0, upper=1, upper_open=True)
-  v.check_number("scale_by_adam", "eps", eps, lower=0)
-  v.check_choice(
-    "scale_by_adam", "eps_placement", eps_placement, ["inside", "outside", "hat"]
-  )
-  v.check_choice(
-    "scale_by_adam", "moment_form", moment_form, ["weighted", "interpolated", "torch"]
-  )
-  v.check_bool("scale_by_adam", "amsgrad", amsgrad)
-  v.check_dtype("scale_by_adam", "mu_dtype", mu_dtype)
-  v.check_dtype("scale_by_adam", "nu_dtype", nu_dtype)
+  call = "scale_by_adam"
+  v.check_number(call, "b1", b1, lower=0, upper=1, upper_open=True)
+  v.check_number(call, "b2", b2, lower=0, upper=1, upper_open=True)
+  v.check_number(call, "eps", eps, lower=0)
+  v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside", "hat"])
+  v.check_choice(call, "moment_form", moment_form, list(MOMENT_FORMS))
+  v.check_bool(call, "amsgrad", amsgrad)
+  v.check_dtype(call, "mu_dtype", mu_dtype)
+  v.check_dtype(call, "nu_dtype", nu_dtype)
+  average_m, average_s = MOMENT_FORMS[moment_form]
+  placement = "outside" if eps_placement == "hat" else eps_placement
 
-  def init_fn(params):
-    mu = base.zeros_like(params, mu_dtype)
-    nu = base.zeros_like(params, nu_dtype)
-    if amsgrad:
-      return ScaleByAmsgradState(
-        base.zero_count(), mu, nu, base.zeros_like(params, nu_dtype)
-      )
-    return ScaleByAdamState(base.zero_count(), mu, nu)
+  def rule(g, m, s, *, b1, b2, bc1, bc2, eps):
+    m = average_m(m, g, b1)
+    s = average_s(s, abs2(g), b2)
+    return (m / bc1) / root(s / bc2, eps, placement), m, s
 
-  def update_fn(updates, state, params=None):
-    del params
-    base.check_structure("scale_by_adam", updates, state.mu)
-    beta1 = base.value_at(b1, state.count)
-    beta2 = base.value_at(b2, state.count)
-    epsilon = base.value_at(eps, state.count)
-    # Bias corrections: scalars, once per step, in float32 (t counted from 1).
-    t = base.increment(state.count).astype(jnp.float32)
-    bc1 = 1 - beta1**t
-    bc2 = 1 - beta2**t
+  def amsgrad_rule(g, m, s, s_max, *, b1, b2, bc1, bc2, eps):
+    m = average_m(m, g, b1)
+    s = average_s(s, abs2(g), b2)
+    s_max = jnp.maximum(s_max, s)
+    return (m / bc1) / root(s_max / bc2, eps, placement), m, s, s_max
+
+  def bias_corrections(t, b1, b2, eps):
+    bc1, bc2 = 1 - b1**t, 1 - b2**t
     if eps_placement == "hat":
-      epsilon = epsilon / jnp.sqrt(bc2)
-    inv_bc1, inv_bc2 = 1 / bc1, 1 / bc2
-    one_minus_b1 = _per_dtype((1 - beta1).astype)
-    one_minus_b2 = _per_dtype((1 - beta2).astype)
-    beta1_ = _per_dtype(beta1.astype)
-    beta2_ = _per_dtype(beta2.astype)
-    scalars = _per_dtype(
-      lambda dtype: (
-        inv_bc1.astype(dtype),
-        inv_bc2.astype(dtype),
-        epsilon.astype(dtype),
-      )
-    )
+      eps = eps / jnp.sqrt(bc2)
+    return dict(b1=b1, b2=b2, bc1=bc1, bc2=bc2, eps=eps)
 
-    def moments(g, m, s):
-      g_m, g2 = g.astype(m.dtype), jnp.square(g).astype(s.dtype)
-      w1, w2 = one_minus_b1(m.dtype), one_minus_b2(s.dtype)
-      if moment_form == "interpolated":
-        return m + w1 * (g_m - m), s + w2 * (g2 - s)
-      s = beta2_(s.dtype) * s + w2 * g2
-      if moment_form == "torch":
-        # torch.lerp(m, g, w): from the nearer end, so w = 1 gives g exactly.
-        return jnp.where(
-          w1 < 0.5, m + w1 * (g_m - m), g_m - (g_m - m) * beta1_(m.dtype)
-        ), s
-      return beta1_(m.dtype) * m + w1 * g_m, s
-
-    def direction(g, m, s):
-      dtype = _wider(m.dtype, s.dtype)
-      inv_bc1_, inv_bc2_, epsilon_ = scalars(dtype)
-      m_hat = m.astype(dtype) * inv_bc1_
-      s_hat = s.astype(dtype) * inv_bc2_
-      if eps_placement == "inside":
-        u = m_hat * jax.lax.rsqrt(s_hat + epsilon_)
-      else:
-        u = m_hat / (jnp.sqrt(s_hat) + epsilon_)
-      return u.astype(g.dtype)
-
-    if amsgrad:
-
-      def amsgrad_leaf(g, m, s, s_max):
-        m, s = moments(g, m, s)
-        s_max = jnp.maximum(s_max, s)
-        return direction(g, m, s_max), m, s, s_max
-
-      updates, mu, nu, nu_max = _unzip(
-        jax.tree.map(amsgrad_leaf, updates, state.mu, state.nu, state.nu_max),
-        updates,
-        4,
-      )
-      return updates, ScaleByAmsgradState(base.increment(state.count), mu, nu, nu_max)
-
-    def leaf(g, m, s):
-      m, s = moments(g, m, s)
-      return direction(g, m, s), m, s
-
-    updates, mu, nu = _unzip(
-      jax.tree.map(leaf, updates, state.mu, state.nu), updates, 3
-    )
-    return updates, ScaleByAdamState(base.increment(state.count), mu, nu)
-
-  return optax.GradientTransformation(init_fn, update_fn)
+  return base.leafwise(
+    call,
+    amsgrad_rule if amsgrad else rule,
+    dict(b1=b1, b2=b2, eps=eps),
+    buffers=[(0.0, mu_dtype), (0.0, nu_dtype), (0.0, nu_dtype)][: 3 if amsgrad else 2],
+    counted_state=ScaleByAmsgradState if amsgrad else ScaleByAdamState,
+    scalars=bias_corrections,
+    needs_count=True,
+  )

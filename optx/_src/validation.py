@@ -27,6 +27,16 @@ def _is_traced(value: Any) -> bool:
   return isinstance(value, core.Tracer)
 
 
+def concrete(value: Any) -> float | None:
+  """``value`` as a Python float, or None when it is traced, a schedule or not a number."""
+  if _is_traced(value) or (callable(value) and not isinstance(value, jax.Array)):
+    return None
+  try:
+    return float(np.asarray(value))
+  except (TypeError, ValueError):
+    return None
+
+
 def _concrete_scalar(call: str, name: str, value: Any, what: str) -> float | None:
   """Returns ``value`` as a Python float, or None when it cannot be checked now."""
   if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):

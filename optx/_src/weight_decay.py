@@ -57,31 +57,18 @@ def add_decoupled_weight_decay(
     >>> print(f"{u[0]:.4f}")
     -0.0500
   """
-  v.check_number("add_decoupled_weight_decay", "weight_decay", weight_decay, lower=0)
-  v.check_number("add_decoupled_weight_decay", "learning_rate", learning_rate, lower=0)
+  call = "add_decoupled_weight_decay"
+  v.check_number(call, "weight_decay", weight_decay, lower=0)
+  v.check_number(call, "learning_rate", learning_rate, lower=0)
 
-  counted = base.any_schedule(weight_decay, learning_rate)
+  def rule(u, p, *, eta, lam):
+    return u - eta * lam * p
 
-  def init_fn(params):
-    del params
-    if counted:
-      return AddDecoupledWeightDecayState(base.zero_count())
-    return optax.EmptyState()
-
-  def update_fn(updates, state, params=None):
-    if params is None:
-      raise ValueError(
-        "optx.add_decoupled_weight_decay needs params: call update(updates,"
-        " state, params)"
-      )
-    count = base.count_of(state)
-    decay = base.value_at(learning_rate, count) * base.value_at(weight_decay, count)
-    updates = jax.tree.map(
-      lambda u, p: u - decay.astype(u.dtype) * p.astype(u.dtype), updates, params
-    )
-    return updates, base.with_count(
-      count, optax.EmptyState, AddDecoupledWeightDecayState
-    )
-
-  tx = optax.GradientTransformation(init_fn, update_fn)
+  tx = base.leafwise(
+    call,
+    rule,
+    dict(eta=learning_rate, lam=weight_decay),
+    counted_state=AddDecoupledWeightDecayState,
+    needs_params=True,
+  )
   return tx if mask is None else optax.masked(tx, mask)

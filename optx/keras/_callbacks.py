@@ -1,15 +1,17 @@
-"""Keras's learning-rate callbacks as optx schedules and plateau transforms.
+"""Keras's learning-rate callbacks, for the optimizers of ``optx.keras``.
 
 Keras changes ``optimizer.learning_rate`` from a callback between epochs; optx
-has no training loop to call back from, so these objects only hold Keras's
-configuration. Pass them to an ``optx.keras`` optimizer as
-``callbacks=[...]``: the optimizer turns a :class:`LearningRateScheduler`
-into its learning-rate schedule and a :class:`ReduceLROnPlateau` into an
-:func:`optx.reduce_on_plateau` placed where the learning rate is applied.
+has no training loop to call back from, so these objects hold Keras's
+configuration, and an ``optx.keras`` optimizer given one as ``callbacks=[...]``
+keeps the learning rate it sets in its state: a :class:`ReduceLROnPlateau`
+becomes an :func:`optx.reduce_on_plateau` that lowers the rate (see
+:func:`optx.observe`), a :class:`LearningRateScheduler` sets the rate at the
+first update of each epoch.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -25,24 +27,18 @@ from jax.typing import ArrayLike
 from optx._src import base
 from optx._src import plateau as plateau_lib
 from optx._src import schedules as schedules_lib
-from optx._src import transform
 from optx._src import validation as v
 
-_NOT_TRACEABLE = (
-  jax.errors.ConcretizationTypeError,
-  jax.errors.TracerIntegerConversionError,
-  jax.errors.TracerArrayConversionError,
-)
 
-
-def concrete(value: Any) -> float | None:
-  """``value`` as a Python float, or None when it is traced or a schedule."""
-  if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
-    return None
+def accepts(fn: Callable[..., Any], *args: Any) -> bool:
+  """Whether ``fn`` can be called with ``args`` (one argument if it has no signature)."""
   try:
-    return float(np.asarray(value))
-  except _NOT_TRACEABLE:
-    return None
+    inspect.signature(fn).bind(*args)
+  except TypeError:
+    return False
+  except ValueError:  # no signature (some builtins): assume the one-argument form
+    return len(args) == 1
+  return True
 
 
 class ReduceLROnPlateau:
@@ -144,7 +140,7 @@ class ReduceLROnPlateau:
 
   def as_transform(
     self, learning_rate: base.ScalarOrSchedule
-  ) -> optax.GradientTransformationExtraArgs:
+  ) -> plateau_lib.ReduceOnPlateau:
     """The :func:`optx.reduce_on_plateau` transform for a base ``learning_rate``.
 
     ``min_lr`` becomes the scale floor ``min_lr / learning_rate`` (1, no
@@ -159,10 +155,8 @@ class ReduceLROnPlateau:
       learning rate.
     """
     min_lr = self.min_lr
-    if callable(learning_rate) and not isinstance(
-      learning_rate, (jax.Array, np.ndarray)
-    ):
-      if concrete(min_lr) != 0.0:
+    if base.is_schedule(learning_rate):
+      if v.concrete(min_lr) != 0.0:
         raise ValueError(
           "optx.keras.ReduceLROnPlateau(min_lr=...) is an absolute learning"
           " rate and needs a constant learning_rate, got a schedule and"
@@ -170,7 +164,7 @@ class ReduceLROnPlateau:
         )
       min_scale: ArrayLike = 0.0
     else:
-      lr0 = concrete(learning_rate)
+      lr0 = v.concrete(learning_rate)
       if lr0 is None:  # traced: the same floor, in jnp
         lr = jnp.asarray(learning_rate, jnp.float32)
         safe = jnp.where(lr > min_lr, lr, 1.0)
@@ -185,28 +179,6 @@ class ReduceLROnPlateau:
       cooldown=self.cooldown,
       min_scale=min_scale,
     )
-
-
-def _needs_a_concrete_epoch(error: TypeError) -> bool:
-  """Whether ``error``, raised while tracing a schedule, is about the tracer.
-
-  Besides jax's own errors (a Python branch, ``int(epoch)``), a schedule that
-  hashes its epoch (``table.get(epoch)``, ``epoch in {5, 10}``) fails with
-  Python's ``unhashable type: '...Tracer'``. Both run on the host instead;
-  any other TypeError is the schedule's own and is raised.
-  """
-  return isinstance(error, _NOT_TRACEABLE) or "Tracer" in str(error)
-
-
-def accepts(fn: Callable[..., Any], *args: Any) -> bool:
-  """Whether ``fn`` can be called with ``args`` (one argument if it has no signature)."""
-  try:
-    inspect.signature(fn).bind(*args)
-  except TypeError:
-    return False
-  except ValueError:  # no signature (some builtins): assume the one-argument form
-    return len(args) == 1
-  return True
 
 
 class LearningRateScheduler:
@@ -224,16 +196,17 @@ class LearningRateScheduler:
 
   where :math:`f` is ``schedule`` and :math:`\eta_0` the optimizer's
   ``learning_rate``. Pass it to an ``optx.keras`` optimizer as
-  ``callbacks=[...]``. With the two-argument form, or a ``schedule`` that runs
-  on the host, the optimizer carries the current rate in its state
-  (:class:`LearningRateSchedulerState`) and calls ``schedule`` once per
-  epoch, at its first update, as Keras does; :meth:`as_schedule` is a pure
-  function of the step instead. ``schedule`` is traced with an int32 epoch
-  when it can be (``0.01 * 0.1 ** (epoch / 20)``); one that branches in
-  Python on the epoch (``if epoch < 5:``) or hashes it (``table.get(epoch)``,
-  ``epoch in {5, 10}``) is called on the host through ``jax.pure_callback``
-  instead, which works under ``jit`` but is slower and does not ``vmap``
-  cheaply.
+  ``callbacks=[...]``. As in Keras, ``schedule`` is called on the host with a
+  Python int epoch (and the current rate as a Python float), once per epoch,
+  at its first update, and its result rounded to float32 is the rate of that
+  epoch: the optimizer carries the rate in its state
+  (:class:`LearningRateSchedulerState`), and a ``jax.lax.cond`` calls the
+  host (``jax.pure_callback``) only when an epoch starts. So any Python
+  function works unchanged (``if epoch < 5:``, ``table.get(epoch)``) and
+  gives Keras's numbers exactly; the cost is the condition at every update
+  (free on a CPU, a synchronization with the host on a GPU) and one host call
+  per epoch. :meth:`as_schedule` is a pure function of the step instead (see
+  :func:`optx.epoch_schedule`).
 
   Args:
     schedule: ``f(epoch) -> lr`` or ``f(epoch, lr) -> lr``.
@@ -280,36 +253,7 @@ class LearningRateScheduler:
       f" steps_per_epoch={self.steps_per_epoch})"
     )
 
-  def _epoch_fn(self) -> tuple[Callable[..., jax.Array], bool]:
-    """``schedule`` as a float32-valued jax function, and whether it is traced.
-
-    One that cannot be traced is called on the host through a callback.
-    """
-    fn = self.schedule
-    n_args = 2 if self.two_arguments else 1
-    specs = [jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), jnp.float32)]
-    try:
-      jax.eval_shape(lambda *a: jnp.asarray(fn(*a), jnp.float32), *specs[:n_args])
-    except TypeError as error:  # jax's tracer errors are TypeErrors too
-      if not _needs_a_concrete_epoch(error):
-        raise
-
-      def host(*args):
-        python_args = (int(args[0]), *(float(a) for a in args[1:]))
-        return np.float32(fn(*python_args))
-
-      def on_host(*args):
-        out = jax.ShapeDtypeStruct((), jnp.float32)
-        return jax.pure_callback(host, out, *args, vmap_method="sequential")
-
-      return on_host, False
-    return (lambda *a: jnp.asarray(fn(*a), jnp.float32)), True
-
-  def _traced(self) -> bool:
-    """Whether ``schedule`` can be traced (else it runs on the host)."""
-    return self._epoch_fn()[1]
-
-  def _steps_per_epoch(self) -> int:
+  def _epochs(self) -> int:
     call = "keras.LearningRateScheduler"
     if self.steps_per_epoch is None:
       raise ValueError(
@@ -319,8 +263,18 @@ class LearningRateScheduler:
     v.check_integer(call, "steps_per_epoch", self.steps_per_epoch, lower=1)
     return self.steps_per_epoch
 
+  def _check_rate(self, learning_rate: Any) -> None:
+    if base.is_schedule(learning_rate):
+      raise ValueError(
+        "optx.keras.LearningRateScheduler needs a number as the optimizer's"
+        " learning_rate, got a schedule (Keras refuses it too)"
+      )
+
   def as_schedule(self, learning_rate: ArrayLike) -> base.Schedule:
     """The schedule of the step, starting from the optimizer's ``learning_rate``.
+
+    A pure function of the step, as :func:`optx.epoch_schedule` makes one; the
+    two-argument form replays its recurrence from epoch 0 at every call.
 
     Args:
       learning_rate: :math:`\\eta_0`, the rate before the first epoch (only
@@ -329,98 +283,97 @@ class LearningRateScheduler:
     Returns:
       A schedule, ``step -> value``.
     """
-    steps_per_epoch = self._steps_per_epoch()
-    self._check_two_argument_rate(learning_rate)
-    fn, _ = self._epoch_fn()
+    steps_per_epoch = self._epochs()
+    self._check_rate(learning_rate)
     if not self.two_arguments:
-      return schedules_lib.epoch_schedule(fn, steps_per_epoch)
+      return schedules_lib.epoch_schedule(self.schedule, steps_per_epoch)
+    spec = jax.ShapeDtypeStruct((), jnp.float32)
+    fn, _ = schedules_lib.python_function(
+      "keras.LearningRateScheduler", self.schedule, spec
+    )
 
     def epoch_rate(epoch):
       lr0 = jnp.asarray(learning_rate, jnp.float32)
-      return jax.lax.fori_loop(0, epoch + 1, lambda e, lr: fn(e, lr), lr0)
+      last = jnp.asarray(epoch).astype(jnp.int32)
+      return jax.lax.fori_loop(0, last + 1, lambda e, lr: fn(e, lr), lr0)
 
     return schedules_lib.epoch_schedule(epoch_rate, steps_per_epoch)
 
-  def _check_two_argument_rate(self, learning_rate: Any) -> None:
-    if (
-      self.two_arguments and concrete(learning_rate) is None and callable(learning_rate)
-    ):
-      raise ValueError(
-        "optx.keras.LearningRateScheduler with a schedule(epoch, lr) needs a"
-        " number as the optimizer's learning_rate, got a schedule (Keras"
-        " refuses it too)"
-      )
-
-  def _as_transform(
+  def transform(
     self,
-    learning_rate: ArrayLike,
-    adjust: Callable[[jax.Array, jax.Array], jax.Array],
-  ) -> optax.GradientTransformation:
-    r"""The schedule as a learning-rate block that carries the rate in its state.
+    optimizer: Callable[[base.ScalarOrSchedule], optax.GradientTransformation],
+    learning_rate: base.ScalarOrSchedule,
+    adjust: Callable[[jax.Array], base.ScalarOrSchedule] = lambda rate: rate,
+  ) -> optax.GradientTransformationExtraArgs:
+    r"""``optimizer`` at the rate this callback sets, carried in the state.
 
     .. math::
-      u \leftarrow -\operatorname{adjust}(r_e, k)\, g, \qquad
-      r_e = f(e, r_{e-1}) \text{ or } f(e), \; r_{-1} = \eta_0, \;
+      r_e = f(e, r_{e-1}) \text{ or } f(e), \quad r_{-1} = \eta_0, \quad
       e = \lfloor k/n \rfloor
 
-    with :math:`f` called once, at the first update of each epoch, as Keras's
-    callback does. Used for the two-argument form, which :meth:`as_schedule`
-    can only replay from epoch 0 at every update (O(epoch) calls), and for a
-    one-argument ``schedule`` that runs on the host (a callback per update
-    otherwise). The optimizer's count advances one update at a time, so every
-    epoch is visited; a state whose count is set by hand to a later epoch
-    calls ``schedule`` once, for that epoch. ``adjust`` maps the epoch's rate
-    and the update's count to the rate applied (tf.keras 2's ``decay=``).
+    with :math:`f` called on the host once, at the first update of epoch
+    :math:`e`, as Keras's callback does; ``optimizer(adjust(r_e))`` makes the
+    update (``adjust`` adds tf.keras 2's ``decay=``). The count advances one
+    update at a time, so every epoch is visited; a state whose count is set
+    by hand to a later epoch calls ``schedule`` once, for that epoch. The
+    ``optx.keras`` optimizers call it for you.
     """
-    steps_per_epoch = self._steps_per_epoch()
-    self._check_two_argument_rate(learning_rate)
-    fn, traced = self._epoch_fn()
-    two_arguments = self.two_arguments
+    steps_per_epoch = self._epochs()
+    self._check_rate(learning_rate)
+    fn, two_arguments = self.schedule, self.two_arguments
+    lr0 = np.asarray(learning_rate, np.float32)
+    # Keras calls the schedule at the first epoch; so does this probe, so that
+    # a schedule with a bug of its own fails here, where it is built.
+    float(fn(0, float(lr0)) if two_arguments else fn(0))
+
+    @functools.lru_cache(maxsize=4096)
+    def host(epoch: int, rate: float) -> np.ndarray:
+      return np.asarray(fn(epoch, rate) if two_arguments else fn(epoch), np.float32)
+
+    def new_rate(epoch, rate):
+      out = jax.ShapeDtypeStruct((), jnp.float32)
+      call_host = lambda e, r: host(int(e), float(r))  # noqa: E731
+      return jax.pure_callback(call_host, out, epoch, rate, vmap_method="sequential")
 
     def init_fn(params):
-      del params
-      return LearningRateSchedulerState(
+      scheduler = LearningRateSchedulerState(
         count=base.zero_count(),
         epoch=jnp.asarray(-1, jnp.int32),
-        learning_rate=jnp.asarray(learning_rate, jnp.float32),
+        learning_rate=base.fresh(lr0, jnp.float32),
       )
+      rate = adjust(scheduler.learning_rate)
+      return ScheduledLearningRateState(scheduler, optimizer(rate).init(params))
 
-    def update_fn(updates, state, params=None):
-      del params
-      epoch = jnp.maximum(state.count, 0) // steps_per_epoch
-
-      def new_rate(rate):
-        return fn(epoch, rate) if two_arguments else fn(epoch)
-
-      starts = epoch > state.epoch
-      if traced:  # a select, not control flow: no host round trip on GPU
-        rate = jnp.where(starts, new_rate(state.learning_rate), state.learning_rate)
-      else:  # a host callback: only at the first update of each epoch
-        rate = jax.lax.cond(starts, new_rate, lambda r: r, state.learning_rate)
-      negative = transform._per_dtype((-adjust(rate, state.count)).astype)
-      updates = jax.tree.map(lambda g: negative(g.dtype) * g, updates)
-      new_state = LearningRateSchedulerState(
-        count=base.increment(state.count),
-        epoch=jnp.maximum(epoch, state.epoch),
+    def update_fn(updates, state, params=None, **extra_args):
+      scheduler = state.scheduler
+      epoch = jnp.maximum(scheduler.count, 0) // steps_per_epoch
+      rate = jax.lax.cond(
+        epoch > scheduler.epoch,
+        new_rate,
+        lambda e, r: r,
+        epoch,
+        scheduler.learning_rate,
+      )
+      inner = optax.with_extra_args_support(optimizer(adjust(rate)))
+      updates, inner_state = inner.update(updates, state.inner, params, **extra_args)
+      scheduler = LearningRateSchedulerState(
+        count=base.increment(scheduler.count),
+        epoch=jnp.maximum(epoch, scheduler.epoch),
         learning_rate=rate,
       )
-      return updates, new_state
+      return updates, ScheduledLearningRateState(scheduler, inner_state)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 class LearningRateSchedulerState(NamedTuple):
-  """State of an ``optx.keras`` optimizer's :class:`LearningRateScheduler`.
-
-  Used for a ``schedule(epoch, lr)``, and for a ``schedule(epoch)`` that runs
-  on the host (one that branches in Python or hashes its epoch); a traced
-  ``schedule(epoch)`` is a pure function of the step and needs no state.
+  """The rate a :class:`LearningRateScheduler` set, and when.
 
   Attributes:
     count: updates so far (int32; saturates at the int32 maximum).
     epoch: the last epoch whose rate was set (-1 before the first update).
     learning_rate: that epoch's rate, ``schedule(epoch, previous rate)`` or
-      ``schedule(epoch)``.
+      ``schedule(epoch)``, rounded to float32.
   """
 
   count: jax.Array
@@ -428,15 +381,20 @@ class LearningRateSchedulerState(NamedTuple):
   learning_rate: jax.Array
 
 
-def scheduled_rate(opt_state: optax.OptState) -> jax.Array:
-  """The product of the rates of every ``LearningRateSchedulerState`` in ``opt_state``."""
-  states = jax.tree.leaves(opt_state, is_leaf=_is_scheduler_state)
-  result = jnp.ones([], jnp.float32)
-  for state in states:
-    if _is_scheduler_state(state):
-      result = result * state.learning_rate
-  return result
+class ScheduledLearningRateState(NamedTuple):
+  """State of an ``optx.keras`` optimizer with a :class:`LearningRateScheduler`."""
+
+  scheduler: LearningRateSchedulerState
+  inner: optax.OptState
 
 
-def _is_scheduler_state(x: Any) -> bool:
-  return isinstance(x, LearningRateSchedulerState)
+class WeightDecayState(NamedTuple):
+  """Deprecated: no ``optx.keras`` state uses it any more.
+
+  Keras optimizers with ``weight_decay`` used to keep the decay in a state of
+  its own; the decay is now part of each optimizer's step. The name stays so
+  that imports keep working.
+  """
+
+  inner: optax.OptState
+  weight_decay: optax.OptState

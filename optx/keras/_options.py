@@ -1,0 +1,288 @@
+"""Keras 3's base-optimizer options, the same for every ``optx.keras`` optimizer.
+
+One update of a Keras optimizer is, in this order: clip the gradients
+(``clipnorm`` per variable, ``global_clipnorm`` or ``clipvalue``), decay the
+weights (``w -= w * weight_decay * lr``), then the optimizer's own step at the
+learning rate of this update. :func:`build` assembles that from an
+optimizer's step (a block taking the learning rate) and Keras's options: the
+clipping in front, the weight decay folded into the step's rule (so that the
+parameters come out as Keras's ``w - w * wd * lr - delta`` does), the legacy
+``lr=`` and ``decay=`` spellings, and the callbacks, which set the learning
+rate the step is given.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.typing import ArrayLike
+
+from optx._src import base
+from optx._src import plateau as plateau_lib
+from optx._src import validation as v
+from optx.keras._callbacks import LearningRateScheduler
+from optx.keras._callbacks import ReduceLROnPlateau
+from optx.keras._callbacks import accepts
+
+Callbacks = Sequence[ReduceLROnPlateau | LearningRateScheduler]
+
+
+class _Default(float):
+  """A default ``learning_rate`` that knows it is one, to tell ``lr=`` apart."""
+
+  def __repr__(self) -> str:
+    return float.__repr__(self)
+
+
+SGD_RATE = _Default(0.01)
+ADAPTIVE_RATE = _Default(0.001)
+
+
+def complement(x: base.ScalarOrSchedule) -> base.ScalarOrSchedule:
+  """Keras's ``1 - x``: for a Python number, in double precision and rounded to
+  float32 once (``1 - 0.999`` is float32's 0.001, where ``1 - float32(0.999)``
+  is 0.0009999871); for an array or a schedule, in float32."""
+  if isinstance(x, (int, float)):
+    return 1 - x
+  if base.is_schedule(x):
+    return lambda count: 1 - jnp.asarray(x(count), jnp.float32)  # pyright: ignore[reportCallIssue]
+  return 1 - jnp.asarray(x, jnp.float32)
+
+
+def with_weight_decay(step: base.Rule) -> base.Rule:
+  r"""Keras's weight decay, then ``step``: :math:`w' = (w - w \lambda \eta) + u`.
+
+  ``step(g, *buffers, lr=..., ...)`` is an optimizer's rule; given the
+  parameters ``p`` and the decay ``lam`` it also decays them, and its update
+  is :math:`w' - w`, so that ``optax.apply_updates`` gives Keras's
+  :math:`w'` to the last bit whenever :math:`w'` is within a factor of 2 of
+  :math:`w` (then :math:`w' - w` is exact); otherwise to one rounding.
+  """
+
+  def rule(g, *buffers, p=None, lam=None, **scalars):
+    out = step(g, *buffers, **scalars)
+    u, rest = (out[0], out[1:]) if isinstance(out, tuple) else (out, ())
+    if p is not None:
+      decayed = p - p * lam * scalars["lr"]
+      u = (decayed + u) - p
+    return (u, *rest) if rest else u
+
+  return rule
+
+
+def _clip_by_norm(clip_norm: ArrayLike) -> optax.GradientTransformation:
+  """Keras's ``clipnorm``: each variable to ``g c / max(||g||, c)``, as Keras writes it."""
+
+  def clip(g):
+    l2sum = jnp.sum(jnp.square(g), keepdims=True)
+    positive = l2sum > 0  # Keras's two-tap where: no NaN gradient at 0
+    l2norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, l2sum, 1.0)), l2sum)
+    return (g * jnp.asarray(clip_norm, g.dtype)) / jnp.maximum(l2norm, clip_norm)
+
+  def update_fn(updates, state, params=None):
+    del params
+    return jax.tree.map(clip, updates), state
+
+  return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
+def _clip_by_global_norm(clip_norm: ArrayLike) -> optax.GradientTransformation:
+  r"""Keras's ``global_clipnorm``: every leaf scaled by one factor of the global norm.
+
+  .. math::
+    N = \sqrt{\textstyle\sum_i \|g_i\|^2}, \qquad
+    s = c \min(1/N, 1/c) + (N - N), \qquad g_i \leftarrow s\, g_i
+
+  with :math:`c` = ``clip_norm`` and :math:`N` summed in float32. The
+  :math:`N - N` term is Keras's: it is 0 for a finite :math:`N` and NaN
+  otherwise, so an overflowing or infinite norm makes every update NaN.
+  ``optax.clip_by_global_norm`` is not used because it keeps the gradients
+  where :math:`N < c` and scales them by :math:`c / N` otherwise: a non-finite
+  :math:`N` there zeroes the finite entries (the update is silently skipped),
+  and the finite case rounds differently from Keras's.
+  """
+  c = v.concrete(clip_norm)
+  # A Python float, as in Keras (1/c rounded once to float32); else traced.
+  c = jnp.asarray(clip_norm, jnp.float32) if c is None else c
+
+  def update_fn(updates, state, params=None):
+    del params
+    leaves = jax.tree.leaves(updates)
+    if not leaves:
+      return updates, state
+    squares = [jnp.sum(jnp.square(g.astype(jnp.float32))) for g in leaves]
+    norm = jnp.sqrt(jnp.sum(jnp.stack(squares)))
+    scale = c * jnp.minimum(1.0 / norm, 1.0 / c) + (norm - norm)
+    return jax.tree.map(lambda g: g * scale.astype(g.dtype), updates), state
+
+  return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
+def _clipping(
+  call: str, clipnorm: Any, clipvalue: Any, global_clipnorm: Any
+) -> list[optax.GradientTransformation]:
+  given = {
+    name: value
+    for name, value in (
+      ("clipnorm", clipnorm),
+      ("clipvalue", clipvalue),
+      ("global_clipnorm", global_clipnorm),
+    )
+    if value is not None
+  }
+  if len(given) > 1:
+    raise ValueError(
+      f"optx.{call}: only one of clipnorm, clipvalue and global_clipnorm can"
+      f" be set, got {', '.join(f'{k}={x!r}' for k, x in given.items())}"
+    )
+  for name, value in given.items():
+    v.check_number(call, name, value, lower=0, lower_open=True, schedule_ok=False)
+  if clipnorm is not None:
+    return [_clip_by_norm(clipnorm)]
+  if global_clipnorm is not None:
+    return [_clip_by_global_norm(global_clipnorm)]
+  if clipvalue is not None:
+    return [optax.clip(clipvalue)]
+  return []
+
+
+def check_number(call: str, name: str, value: Any, **bounds: Any) -> None:
+  """``validation.check_number`` for a hyperparameter that may be a schedule.
+
+  Keras calls a ``learning_rate`` of no arguments at every update. optx calls
+  a schedule with the step count and does not emulate that form: under
+  ``jit`` the function would run once, at trace time, and its value would be
+  frozen. Such a callable, or any that cannot take one positional argument,
+  is refused here rather than failing inside the first update. A callable
+  without a signature (some builtins) is trusted.
+  """
+  if callable(value) and not isinstance(value, jax.Array) and not accepts(value, 0):
+    if accepts(value):
+      raise TypeError(
+        f"optx.{call}({name}=...) got {value!r}, a function of no arguments:"
+        " Keras calls it at every update, but under jit it would run once,"
+        " at trace time, and its value would be frozen. Pass a value, a"
+        " schedule of the step (such as optx.keras.schedules.ExponentialDecay),"
+        f" or call the function yourself ({name}=fn())"
+      )
+    raise TypeError(
+      f"optx.{call}({name}=...) must be a value or a schedule of the step (a"
+      f" function of one argument), got {value!r} with signature"
+      f" {inspect.signature(value)}"
+    )
+  v.check_number(call, name, value, **bounds)
+
+
+def _learning_rate(call: str, learning_rate: Any, lr: Any) -> base.ScalarOrSchedule:
+  """Resolves the legacy alias ``lr=`` against ``learning_rate=``."""
+  if lr is not None:
+    if not isinstance(learning_rate, _Default):
+      raise ValueError(
+        f"optx.{call}: pass learning_rate=... or its legacy alias lr=..., not"
+        f" both, got learning_rate={learning_rate!r} and lr={lr!r}"
+      )
+    check_number(call, "lr", lr, lower=0)
+    return lr
+  if isinstance(learning_rate, _Default):
+    return float(learning_rate)
+  check_number(call, "learning_rate", learning_rate, lower=0)
+  return learning_rate
+
+
+def _legacy_decay(rate: base.ScalarOrSchedule, decay: Any) -> base.ScalarOrSchedule:
+  """tf.keras 2's ``decay``: ``lr(k) / (1 + decay * k)``, k = 0 on the first update.
+
+  The number 0 (or None) leaves the rate as it is; an array, even 0, decays.
+  """
+  if decay is None or base.is_literal_zero(decay):
+    return rate
+
+  def decayed(count):
+    k = jnp.asarray(count).astype(jnp.float32)
+    return base.value_at(rate, count, jnp.float32) / (
+      1 + jnp.asarray(decay, jnp.float32) * k
+    )
+
+  return decayed
+
+
+def _split_callbacks(
+  call: str, callbacks: Iterable[Any]
+) -> tuple[ReduceLROnPlateau | None, LearningRateScheduler | None]:
+  if isinstance(callbacks, (ReduceLROnPlateau, LearningRateScheduler)):
+    callbacks = [callbacks]
+  try:
+    callbacks = list(callbacks)
+  except TypeError:
+    raise TypeError(
+      f"optx.{call}(callbacks=...) must be a list of callbacks, got {callbacks!r}"
+    ) from None
+  found: dict[type, Any] = {}
+  for callback in callbacks:
+    kind = type(callback)
+    if kind not in (ReduceLROnPlateau, LearningRateScheduler):
+      raise TypeError(
+        f"optx.{call}(callbacks=...) takes optx.keras.ReduceLROnPlateau and"
+        f" optx.keras.LearningRateScheduler, got {callback!r}"
+      )
+    if kind in found:
+      raise ValueError(f"optx.{call}(callbacks=...) has two {kind.__name__} callbacks")
+    found[kind] = callback
+  plateau, scheduler = found.get(ReduceLROnPlateau), found.get(LearningRateScheduler)
+  if plateau is not None and scheduler is not None:
+    raise ValueError(
+      f"optx.{call}(callbacks=...) cannot combine ReduceLROnPlateau with"
+      " LearningRateScheduler (in Keras the scheduler overwrites the"
+      " reduction at the next epoch); use one of them"
+    )
+  return plateau, scheduler
+
+
+def build(
+  call: str,
+  step: Callable[..., optax.GradientTransformation],
+  *,
+  learning_rate: Any,
+  lr: Any,
+  decay: Any,
+  callbacks: Any,
+  weight_decay: Any,
+  clipnorm: Any,
+  clipvalue: Any,
+  global_clipnorm: Any,
+) -> optax.GradientTransformationExtraArgs:
+  """Clipping, then ``step(rate, weight_decay)`` at the rate the options give.
+
+  ``step(rate, weight_decay)`` is the optimizer's block at a learning rate
+  (a number, an array or a schedule), with the weight decay (or ``None``).
+  """
+  base_rate = _learning_rate(call, learning_rate, lr)
+  if decay is not None:
+    v.check_number(call, "decay", decay, lower=0, schedule_ok=False)
+  if weight_decay is not None:
+    check_number(call, "weight_decay", weight_decay, lower=0)
+  clip = _clipping(call, clipnorm, clipvalue, global_clipnorm)
+  plateau, scheduler = _split_callbacks(call, callbacks)
+
+  def optimizer(rate: base.ScalarOrSchedule) -> optax.GradientTransformation:
+    return optax.chain(*clip, step(_legacy_decay(rate, decay), weight_decay))
+
+  if scheduler is not None:
+    if base.is_schedule(base_rate):
+      raise ValueError(
+        f"optx.{call}(callbacks=[LearningRateScheduler(...)]) needs a number as"
+        " learning_rate, got a schedule (Keras refuses it too)"
+      )
+    return scheduler.transform(optimizer, base_rate)
+  if plateau is not None:
+    return plateau_lib.with_plateau(
+      optimizer, base_rate, plateau.as_transform(base_rate)
+    )
+  return optax.with_extra_args_support(optimizer(base_rate))

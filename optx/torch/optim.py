@@ -1,0 +1,30 @@
+"""``torch.optim``: PyTorch's optimizers, with ``lr_scheduler`` beside them.
+
+``torch.optim.Adam(model.parameters(), lr=1e-3)`` becomes
+``optx.torch.optim.Adam(lr=1e-3)``: an optax transformation, with no
+parameter list (``init`` takes the parameters).
+"""
+
+from optx.torch import lr_scheduler as lr_scheduler
+from optx.torch._optimizers import SGD as SGD
+from optx.torch._optimizers import Adagrad as Adagrad
+from optx.torch._optimizers import AdagradState as AdagradState
+from optx.torch._optimizers import Adam as Adam
+from optx.torch._optimizers import AdamState as AdamState
+from optx.torch._optimizers import AdamW as AdamW
+from optx.torch._optimizers import RMSprop as RMSprop
+from optx.torch._optimizers import RMSpropState as RMSpropState
+from optx.torch._optimizers import SGDState as SGDState
+
+__all__ = (
+  "SGD",
+  "Adagrad",
+  "AdagradState",
+  "Adam",
+  "AdamState",
+  "AdamW",
+  "RMSprop",
+  "RMSpropState",
+  "SGDState",
+  "lr_scheduler",
+)
