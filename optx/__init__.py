@@ -2,6 +2,18 @@
 
 from optx import keras as keras
 from optx import torch as torch
+from optx._src.adam import ScaleByAdamState as ScaleByAdamState
+from optx._src.adam import ScaleByAmsgradState as ScaleByAmsgradState
+from optx._src.adam import scale_by_adam as scale_by_adam
+from optx._src.adaptive import CountedScaleByRmsState as CountedScaleByRmsState
+from optx._src.adaptive import CountedScaleByRssState as CountedScaleByRssState
+from optx._src.adaptive import CountedScaleByStddevState as CountedScaleByStddevState
+from optx._src.adaptive import ScaleByRmsState as ScaleByRmsState
+from optx._src.adaptive import ScaleByRssState as ScaleByRssState
+from optx._src.adaptive import ScaleByStddevState as ScaleByStddevState
+from optx._src.adaptive import scale_by_rms as scale_by_rms
+from optx._src.adaptive import scale_by_rss as scale_by_rss
+from optx._src.adaptive import scale_by_stddev as scale_by_stddev
 from optx._src.alias import adagrad as adagrad
 from optx._src.alias import adam as adam
 from optx._src.alias import momentum as momentum
@@ -12,6 +24,8 @@ from optx._src.base import ScalarOrSchedule as ScalarOrSchedule
 from optx._src.base import Schedule as Schedule
 from optx._src.flatten import FlattenState as FlattenState
 from optx._src.flatten import flatten as flatten
+from optx._src.onecycle import onecycle_momentum_schedule as onecycle_momentum_schedule
+from optx._src.onecycle import onecycle_schedule as onecycle_schedule
 from optx._src.plateau import PlateauConfig as PlateauConfig
 from optx._src.plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from optx._src.plateau import observe as observe
@@ -19,29 +33,15 @@ from optx._src.plateau import plateau_scale as plateau_scale
 from optx._src.plateau import reduce_on_plateau as reduce_on_plateau
 from optx._src.schedules import epoch_schedule as epoch_schedule
 from optx._src.schedules import exponential_schedule as exponential_schedule
-from optx._src.schedules import onecycle_momentum_schedule as onecycle_momentum_schedule
-from optx._src.schedules import onecycle_schedule as onecycle_schedule
 from optx._src.schedules import (
   piecewise_constant_schedule as piecewise_constant_schedule,
 )
 from optx._src.schedules import power_schedule as power_schedule
 from optx._src.sweep import sweep as sweep
-from optx._src.transform import CountedScaleByRmsState as CountedScaleByRmsState
-from optx._src.transform import CountedScaleByRssState as CountedScaleByRssState
-from optx._src.transform import CountedScaleByStddevState as CountedScaleByStddevState
 from optx._src.transform import CountedTraceState as CountedTraceState
-from optx._src.transform import ScaleByAdamState as ScaleByAdamState
-from optx._src.transform import ScaleByAmsgradState as ScaleByAmsgradState
 from optx._src.transform import ScaleByLearningRateState as ScaleByLearningRateState
-from optx._src.transform import ScaleByRmsState as ScaleByRmsState
-from optx._src.transform import ScaleByRssState as ScaleByRssState
-from optx._src.transform import ScaleByStddevState as ScaleByStddevState
 from optx._src.transform import TraceState as TraceState
-from optx._src.transform import scale_by_adam as scale_by_adam
 from optx._src.transform import scale_by_learning_rate as scale_by_learning_rate
-from optx._src.transform import scale_by_rms as scale_by_rms
-from optx._src.transform import scale_by_rss as scale_by_rss
-from optx._src.transform import scale_by_stddev as scale_by_stddev
 from optx._src.transform import trace as trace
 from optx._src.weight_decay import (
   AddDecoupledWeightDecayState as AddDecoupledWeightDecayState,

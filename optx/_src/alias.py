@@ -12,6 +12,8 @@ from typing import Any
 
 import optax
 
+from optx._src import adam as adam_lib
+from optx._src import adaptive
 from optx._src import base
 from optx._src import plateau as plateau_lib
 from optx._src import transform
@@ -238,7 +240,7 @@ def adagrad(
   )
   v.check_number("adagrad", "eps", eps, lower=0)
   return optax.chain(
-    transform.scale_by_rss(initial_accumulator_value, eps),
+    adaptive.scale_by_rss(initial_accumulator_value, eps),
     *_learning_rate("adagrad", learning_rate, plateau),
   )
 
@@ -300,7 +302,7 @@ def rmsprop(
     raise ValueError(
       "optx.rmsprop(nesterov=True) needs momentum=..., got momentum=None"
     )
-  scale = transform.scale_by_stddev if centered else transform.scale_by_rms
+  scale = adaptive.scale_by_stddev if centered else adaptive.scale_by_rms
   blocks = [
     scale(decay, eps, initial_scale=initial_scale),
     *_learning_rate("rmsprop", learning_rate, plateau),
@@ -367,7 +369,7 @@ def adam(
   v.check_dtype("adam", "mu_dtype", mu_dtype)
   v.check_dtype("adam", "nu_dtype", nu_dtype)
   return optax.chain(
-    transform.scale_by_adam(
+    adam_lib.scale_by_adam(
       b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype
     ),
     *_learning_rate("adam", learning_rate, plateau),

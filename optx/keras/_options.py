@@ -286,3 +286,21 @@ def build(
       optimizer, base_rate, plateau.as_transform(base_rate)
     )
   return optax.with_extra_args_support(optimizer(base_rate))
+
+
+def block(call, rule, hyperparameters, weight_decay, *, scalars=None, **kwargs):
+  """The block of ``rule`` with Keras's weight decay folded in (when given)."""
+  decayed = weight_decay is not None
+  if decayed:
+    hyperparameters = dict(hyperparameters, lam=weight_decay)
+    if scalars is not None:
+      step_scalars = scalars
+      scalars = lambda t, lam, **h: dict(step_scalars(t, **h), lam=lam)  # noqa: E731
+  kwargs["scalars"] = scalars
+  return base.leafwise(
+    call,
+    with_weight_decay(rule),
+    hyperparameters,
+    needs_params=decayed,
+    **kwargs,
+  )

@@ -5,11 +5,11 @@
 """
 
 from optx.keras import schedules as schedules
+from optx.keras._adam import Adam as Adam
+from optx.keras._adam import AdamState as AdamState
 from optx.keras._optimizers import SGD as SGD
 from optx.keras._optimizers import Adagrad as Adagrad
 from optx.keras._optimizers import AdagradState as AdagradState
-from optx.keras._optimizers import Adam as Adam
-from optx.keras._optimizers import AdamState as AdamState
 from optx.keras._optimizers import RMSprop as RMSprop
 from optx.keras._optimizers import RMSpropState as RMSpropState
 from optx.keras._optimizers import SGDState as SGDState

@@ -16,54 +16,17 @@ structure whatever the values.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Sequence
 from typing import Any
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 
 from optx._src import base
-from optx._src import plateau as plateau_lib
 from optx._src import validation as v
 from optx._src.numerics import lerp
+from optx.torch import _common as common
 from optx.torch._onecycle import cycled_momentum
-from optx.torch._plateau import ReduceLROnPlateau
-
-Optimizer = optax.GradientTransformationExtraArgs
-
-
-def _gradient(g: jax.Array, p: jax.Array | None, lam: Any, maximize: bool) -> jax.Array:
-  """PyTorch's first lines: negate for ``maximize``, then add ``λθ`` (coupled L2)."""
-  g = -g if maximize else g
-  return g if p is None else g + lam * p
-
-
-def _with_plateau(
-  call: str,
-  build: Callable[[base.ScalarOrSchedule], optax.GradientTransformation],
-  lr: base.ScalarOrSchedule,
-  plateau: Any,
-) -> Optimizer:
-  """``build(lr)``, its ``lr`` lowered by ``plateau`` if one is given."""
-  if plateau is None:
-    return optax.with_extra_args_support(build(lr))
-  if isinstance(plateau, ReduceLROnPlateau):
-    plateau = plateau.transform(lr)
-  if not isinstance(plateau, plateau_lib.ReduceOnPlateau):
-    raise TypeError(
-      f"optx.{call}(plateau=...) must be an optx.torch.ReduceLROnPlateau(...) or an"
-      f" optx.reduce_on_plateau(...) transform, got {plateau!r}"
-    )
-  return plateau_lib.with_plateau(build, lr, plateau)
-
-
-def _check_common(call: str, lr: Any, weight_decay: Any, maximize: bool) -> None:
-  v.check_number(call, "lr", lr, lower=0)
-  v.check_number(call, "weight_decay", weight_decay, lower=0)
-  v.check_bool(call, "maximize", maximize)
 
 
 class SGDState(NamedTuple):
@@ -84,7 +47,7 @@ def SGD(
   *,
   maximize: bool = False,
   plateau: Any = None,
-) -> Optimizer:
+) -> common.Optimizer:
   r"""``torch.optim.SGD``: the learning rate outside the momentum buffer.
 
   .. math::
@@ -125,7 +88,7 @@ def SGD(
     -0.1900
   """
   call = "torch.SGD"
-  _check_common(call, lr, weight_decay, maximize)
+  common.check_common(call, lr, weight_decay, maximize)
   v.check_number(call, "momentum", momentum, lower=0, upper=1)
   v.check_number(call, "dampening", dampening, lower=0, upper=1)
   v.check_bool(call, "nesterov", nesterov)
@@ -142,10 +105,10 @@ def SGD(
   damped = buffered and not base.is_literal_zero(dampening)
 
   def plain(g, p=None, *, lr, mu, tau, lam):
-    return -lr * _gradient(g, p, lam, maximize)
+    return -lr * common.gradient(g, p, lam, maximize)
 
   def rule(g, b, p=None, *, lr, mu, tau, lam):
-    g = _gradient(g, p, lam, maximize)
+    g = common.gradient(g, p, lam, maximize)
     b = mu * b + (1 - tau) * g
     return -lr * (g + mu * b if nesterov else b), b
 
@@ -166,7 +129,7 @@ def SGD(
       complex_as_pairs=True,
     )
 
-  return _with_plateau(call, build, lr, plateau)
+  return common.with_plateau(call, build, lr, plateau)
 
 
 class AdagradState(NamedTuple):
@@ -187,7 +150,7 @@ def Adagrad(
   *,
   maximize: bool = False,
   plateau: Any = None,
-) -> Optimizer:
+) -> common.Optimizer:
   r"""``torch.optim.Adagrad``: epsilon outside the root, accumulator from 0.
 
   .. math::
@@ -224,7 +187,7 @@ def Adagrad(
     -0.1000
   """
   call = "torch.Adagrad"
-  _check_common(call, lr, weight_decay, maximize)
+  common.check_common(call, lr, weight_decay, maximize)
   v.check_number(call, "lr_decay", lr_decay, lower=0, schedule_ok=False)
   v.check_number(
     call,
@@ -242,7 +205,7 @@ def Adagrad(
   decaying = not base.is_literal_zero(lr_decay)
 
   def rule(g, s, p=None, *, clr, eps, lam):
-    g = _gradient(g, p, lam, maximize)
+    g = common.gradient(g, p, lam, maximize)
     s = s + g * g
     return -clr * g / (jnp.sqrt(s) + eps), s
 
@@ -264,7 +227,7 @@ def Adagrad(
       complex_as_pairs=True,
     )
 
-  return _with_plateau(call, build, lr, plateau)
+  return common.with_plateau(call, build, lr, plateau)
 
 
 class RMSpropState(NamedTuple):
@@ -289,7 +252,7 @@ def RMSprop(
   *,
   maximize: bool = False,
   plateau: Any = None,
-) -> Optimizer:
+) -> common.Optimizer:
   r"""``torch.optim.RMSprop``: decay 0.99, epsilon outside the root, rate outside the buffer.
 
   .. math::
@@ -332,7 +295,7 @@ def RMSprop(
     -0.1000
   """
   call = "torch.RMSprop"
-  _check_common(call, lr, weight_decay, maximize)
+  common.check_common(call, lr, weight_decay, maximize)
   v.check_number(call, "alpha", alpha, lower=0, upper=1)
   v.check_number(call, "eps", eps, lower=0)
   v.check_number(call, "momentum", momentum, lower=0, upper=1)
@@ -341,7 +304,7 @@ def RMSprop(
   buffered = not base.is_literal_zero(momentum)
 
   def rule(g, s, *ab, p=None, lr, alpha, eps, mu, lam):
-    g = _gradient(g, p, lam, maximize)
+    g = common.gradient(g, p, lam, maximize)
     s = alpha * s + (1 - alpha) * g * g
     a = lerp(ab[0], g, alpha) if centered else None
     d = jnp.sqrt(s if a is None else s - a * a) + eps
@@ -365,184 +328,4 @@ def RMSprop(
       complex_as_pairs=True,
     )
 
-  return _with_plateau(call, build, lr, plateau)
-
-
-class AdamState(NamedTuple):
-  """State of :func:`Adam` and :func:`AdamW`; ``max_exp_avg_sq`` is ``None``
-  without ``amsgrad``."""
-
-  count: jax.Array
-  """Updates so far, PyTorch's ``step`` (int32, saturating)."""
-  exp_avg: optax.Params
-  exp_avg_sq: optax.Params
-  max_exp_avg_sq: optax.Params
-
-
-def _adam(
-  call: str,
-  lr: base.ScalarOrSchedule,
-  betas: Sequence[base.ScalarOrSchedule],
-  eps: base.ScalarOrSchedule,
-  weight_decay: base.ScalarOrSchedule,
-  amsgrad: bool,
-  maximize: bool,
-  decoupled: bool,
-  plateau: Any,
-) -> Optimizer:
-  _check_common(call, lr, weight_decay, maximize)
-  v.check_number(call, "eps", eps, lower=0)
-  if (
-    isinstance(betas, (str, bytes))
-    or not isinstance(betas, Sequence)
-    or len(betas) != 2
-  ):
-    raise TypeError(
-      f"optx.{call}(betas=...) must be a pair (beta1, beta2), got {betas!r}"
-    )
-  for i, beta in enumerate(betas):
-    v.check_number(call, f"betas[{i}]", beta, lower=0, upper=1, upper_open=True)
-  v.check_bool(call, "amsgrad", amsgrad)
-  v.check_bool(call, "decoupled_weight_decay", decoupled)
-  b1, b2 = cycled_momentum(lr) or betas[0], betas[1]
-
-  def rule(g, m, s, *s_max, p=None, lr, b1, b2, step_size, bc2_sqrt, eps, lam):
-    g = _gradient(g, None if decoupled else p, lam, maximize)
-    m = lerp(m, g, b1)
-    s = b2 * s + (1 - b2) * g * g
-    s_max = [jnp.maximum(s_max[0], s)] if amsgrad else []
-    u = -step_size * m / (jnp.sqrt(s_max[0] if amsgrad else s) / bc2_sqrt + eps)
-    if decoupled and p is not None:  # θ ← θ(1 − ηλ) before the step
-      u = u - lr * lam * p
-    return u, m, s, *s_max
-
-  def bias_corrections(t, lr, b1, b2, eps, lam):
-    bc1, bc2 = 1 - b1**t, 1 - b2**t
-    return dict(
-      lr=lr, b1=b1, b2=b2, step_size=lr / bc1, bc2_sqrt=jnp.sqrt(bc2), eps=eps, lam=lam
-    )
-
-  def build(lr):
-    return base.leafwise(
-      call,
-      rule,
-      dict(lr=lr, b1=b1, b2=b2, eps=eps, lam=weight_decay),
-      counted_state=AdamState,
-      buffers=[(0.0, None), (0.0, None), (0.0, None) if amsgrad else None],
-      scalars=bias_corrections,
-      needs_count=True,
-      needs_params=not base.is_literal_zero(weight_decay),
-      complex_as_pairs=True,
-    )
-
-  return _with_plateau(call, build, lr, plateau)
-
-
-def Adam(
-  lr: base.ScalarOrSchedule = 1e-3,
-  betas: Sequence[base.ScalarOrSchedule] = (0.9, 0.999),
-  eps: base.ScalarOrSchedule = 1e-8,
-  weight_decay: base.ScalarOrSchedule = 0.0,
-  amsgrad: bool = False,
-  *,
-  maximize: bool = False,
-  decoupled_weight_decay: bool = False,
-  plateau: Any = None,
-) -> Optimizer:
-  r"""``torch.optim.Adam``: epsilon added to the bias-corrected root.
-
-  .. math::
-    m \leftarrow \beta_1 m + (1 - \beta_1) g, \quad
-    s \leftarrow \beta_2 s + (1 - \beta_2)\, g \otimes g, \quad
-    \theta \leftarrow \theta - \frac{\eta}{1 - \beta_1^t}\,
-    m \oslash \Big(\frac{\sqrt{s}}{\sqrt{1 - \beta_2^t}} + \varepsilon\Big)
-
-  where :math:`\eta` is ``lr``, :math:`(\beta_1, \beta_2)` are ``betas``,
-  :math:`\varepsilon` is ``eps`` and :math:`t` is the 1-based update; with
-  ``weight_decay`` :math:`\lambda`, :math:`g = \nabla_\theta J + \lambda
-  \theta` (coupled L2), or, with ``decoupled_weight_decay``, :math:`\theta
-  \leftarrow \theta (1 - \eta \lambda)` before the step (AdamW). ``amsgrad``
-  replaces :math:`s` in the denominator by its running maximum (over the raw
-  :math:`s`). The book puts :math:`\varepsilon` inside the root of the
-  bias-corrected :math:`\hat s`; Keras adds it to the uncorrected root. A
-  :class:`OneCycleLR` ``lr`` with ``cycle_momentum`` replaces
-  :math:`\beta_1`, and the bias correction uses the current :math:`\beta_1`.
-
-  Args:
-    lr: :math:`\eta` (>= 0), a float, an array or a schedule.
-    betas: :math:`(\beta_1, \beta_2)`, each in [0, 1), floats or schedules.
-    eps: :math:`\varepsilon` (>= 0).
-    weight_decay: :math:`\lambda` (>= 0); unless it is the number 0,
-      ``update`` needs ``params``.
-    amsgrad: use the running maximum of :math:`s`.
-    maximize: ascend the objective.
-    decoupled_weight_decay: decay the weights as AdamW does.
-    plateau: an optional :class:`ReduceLROnPlateau`.
-
-  Returns:
-    An ``optax.GradientTransformationExtraArgs``.
-
-  Examples:
-    >>> import jax.numpy as jnp
-    >>> import optx
-    >>> tx = optx.torch.Adam(lr=0.001)
-    >>> u, _ = tx.update(jnp.full(1, 0.5), tx.init(jnp.zeros(1)))
-    >>> print(f"{u[0]:.6f}")
-    -0.001000
-  """
-  return _adam(
-    "torch.Adam",
-    lr,
-    betas,
-    eps,
-    weight_decay,
-    amsgrad,
-    maximize,
-    decoupled_weight_decay,
-    plateau,
-  )
-
-
-def AdamW(
-  lr: base.ScalarOrSchedule = 1e-3,
-  betas: Sequence[base.ScalarOrSchedule] = (0.9, 0.999),
-  eps: base.ScalarOrSchedule = 1e-8,
-  weight_decay: base.ScalarOrSchedule = 1e-2,
-  amsgrad: bool = False,
-  *,
-  maximize: bool = False,
-  plateau: Any = None,
-) -> Optimizer:
-  r"""``torch.optim.AdamW``: Adam with decoupled weight decay, 0.01 by default.
-
-  .. math::
-    \theta \leftarrow \theta (1 - \eta \lambda) - \frac{\eta}{1 - \beta_1^t}\,
-    m \oslash \Big(\frac{\sqrt{s}}{\sqrt{1 - \beta_2^t}} + \varepsilon\Big)
-
-  with :math:`m, s` as in :func:`Adam` (on the raw gradient), :math:`\eta`
-  ``lr`` and :math:`\lambda` ``weight_decay``. ``update`` needs ``params``.
-
-  Args:
-    lr: :math:`\eta` (>= 0), a float, an array or a schedule.
-    betas: :math:`(\beta_1, \beta_2)`, each in [0, 1).
-    eps: :math:`\varepsilon` (>= 0).
-    weight_decay: :math:`\lambda` (>= 0).
-    amsgrad: use the running maximum of :math:`s`.
-    maximize: ascend the objective.
-    plateau: an optional :class:`ReduceLROnPlateau`.
-
-  Returns:
-    An ``optax.GradientTransformationExtraArgs``.
-
-  Examples:
-    >>> import jax.numpy as jnp
-    >>> import optx
-    >>> tx = optx.torch.AdamW(lr=0.1, weight_decay=0.5)
-    >>> params = jnp.ones(1)
-    >>> u, _ = tx.update(jnp.zeros(1), tx.init(params), params)
-    >>> print(f"{u[0]:.4f}")
-    -0.0500
-  """
-  return _adam(
-    "torch.AdamW", lr, betas, eps, weight_decay, amsgrad, maximize, True, plateau
-  )
+  return common.with_plateau(call, build, lr, plateau)

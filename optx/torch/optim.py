@@ -6,12 +6,12 @@ parameter list (``init`` takes the parameters).
 """
 
 from optx.torch import lr_scheduler as lr_scheduler
+from optx.torch._adam import Adam as Adam
+from optx.torch._adam import AdamState as AdamState
+from optx.torch._adam import AdamW as AdamW
 from optx.torch._optimizers import SGD as SGD
 from optx.torch._optimizers import Adagrad as Adagrad
 from optx.torch._optimizers import AdagradState as AdagradState
-from optx.torch._optimizers import Adam as Adam
-from optx.torch._optimizers import AdamState as AdamState
-from optx.torch._optimizers import AdamW as AdamW
 from optx.torch._optimizers import RMSprop as RMSprop
 from optx.torch._optimizers import RMSpropState as RMSpropState
 from optx.torch._optimizers import SGDState as SGDState
