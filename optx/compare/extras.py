@@ -1,7 +1,8 @@
 """The optional ``report`` extra: matplotlib, scikit-learn and tqdm.
 
-They are imported only when the run starts (``pip install "optx-jax[report]"``),
-so ``import optx`` and ``import optx.compare`` never need them.
+They are imported only when the run starts (install them with
+``pip install matplotlib scikit-learn tqdm``), so ``import optx`` and
+``import optx.compare`` never need them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-REPORT_EXTRA = 'pip install "optx-jax[report]"'
+REPORT_EXTRA = "pip install matplotlib scikit-learn tqdm"
 
 
 def require(module: str) -> Any:
