@@ -24,3 +24,12 @@ def test_readme_block(index):
   assert len(printed) == len(expected)
   for line, comment in zip(printed, expected, strict=True):
     assert comment.startswith(line.strip()), (line, comment)
+
+
+def test_development_commands_are_what_ci_runs():
+  """The README shows, verbatim, the two commands that .ci/run runs."""
+  ci = (README.parent / ".ci" / "run").read_text()
+  tail = ci.split("# --- the README's commands, verbatim ---\n", 1)[1]
+  commands = [line for line in tail.splitlines() if line and not line.startswith("#")]
+  assert commands == ['pip install -e ".[test]"', "python -m pytest"]
+  assert "```bash\n" + "\n".join(commands) + "\n```" in README.read_text()
