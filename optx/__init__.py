@@ -20,8 +20,10 @@ from optx._src.alias import momentum as momentum
 from optx._src.alias import nesterov as nesterov
 from optx._src.alias import rmsprop as rmsprop
 from optx._src.alias import sgd as sgd
+from optx._src.base import Elementwise as Elementwise
 from optx._src.base import ScalarOrSchedule as ScalarOrSchedule
 from optx._src.base import Schedule as Schedule
+from optx._src.base import chain as chain
 from optx._src.flatten import FlattenState as FlattenState
 from optx._src.flatten import flatten as flatten
 from optx._src.onecycle import onecycle_momentum_schedule as onecycle_momentum_schedule
@@ -58,6 +60,7 @@ __all__ = (
   "CountedScaleByRssState",
   "CountedScaleByStddevState",
   "CountedTraceState",
+  "Elementwise",
   "FlattenState",
   "PlateauConfig",
   "ReduceOnPlateauState",
@@ -73,6 +76,7 @@ __all__ = (
   "adagrad",
   "add_decoupled_weight_decay",
   "adam",
+  "chain",
   "epoch_schedule",
   "exponential_schedule",
   "flatten",

@@ -415,6 +415,12 @@ def _core() -> list[Factory]:
       {"factory": optx.sgd, "learning_rate": np.array([0.1, 0.01])},
       {"factory": Function()},
     ),
+    Factory(
+      "chain",
+      lambda transforms: optx.chain(optx.scale_by_adam(), transforms),
+      {"transforms": optx.scale_by_learning_rate(0.1)},
+      {"transforms": Transform(plateau_only=False)},
+    ),
   ]
 
 
@@ -425,6 +431,16 @@ _OMIT = object()  # in a rule's kwargs: leave this argument out of the valid cal
 # with a fifth entry, the call the message must name when it is not ``call``.
 CORE_EXTRA = [
   ("flatten", {"inner": None}, "inner", TypeError),
+  # Not elementwise: a per-variable norm, a global norm, a mask on the leaves.
+  ("flatten", {"inner": optx.keras.SGD(1.0, clipnorm=1.0)}, "inner", TypeError),
+  ("flatten", {"inner": optx.keras.Adam(global_clipnorm=1.0)}, "inner", TypeError),
+  (
+    "flatten",
+    {"inner": optx.add_decoupled_weight_decay(0.1, 0.1, mask=lambda p: p)},
+    "inner",
+    TypeError,
+  ),
+  ("flatten", {"inner": optax.adamw(1e-3, mask=lambda p: p)}, "inner", TypeError),
   (
     "flatten",
     {"inner": optax.adam},

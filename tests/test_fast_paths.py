@@ -30,7 +30,7 @@ REGISTRY = {
   "adam_scheduled": lambda: optx.adam(
     optx.onecycle_schedule(20, 0.05), b1=optx.onecycle_momentum_schedule(20)
   ),
-  "adam_weight_decay": lambda: optax.chain(
+  "adam_weight_decay": lambda: optx.chain(
     optx.adam(0.01), optx.add_decoupled_weight_decay(0.1, 0.01)
   ),
 }
@@ -315,3 +315,55 @@ def test_flatten_hides_offsets_without_control_flow_on_gpu(platform):
   assert gpu.count("stablehlo.sort") == 3  # 30 hidden offsets, ten per sort
   assert cpu.count("stablehlo.while") == 1
   assert "stablehlo.sort" not in cpu
+
+
+def test_flatten_refuses_transformations_that_see_the_leaves():
+  # Keras's clipnorm clips each variable: leaf b's update is -0.1 on the plain
+  # path; on one concatenated buffer it would be -0.0167. A weight-decay mask
+  # on the leaves' shapes would see 1-D buffers and decay nothing. flatten
+  # refuses both by name instead of computing something else.
+  params = {"a": jnp.zeros(35), "b": jnp.zeros(1)}
+  grads = {"a": jnp.full(35, 1.0), "b": jnp.full(1, 1.0)}
+  plain = optx.keras.SGD(1.0, clipnorm=1.0)
+  updates, _ = plain.update(grads, plain.init(params), params)
+  np.testing.assert_allclose(updates["b"], [-1.0], rtol=1e-6)
+  np.testing.assert_allclose(updates["a"], np.full(35, -1 / np.sqrt(35)), rtol=1e-6)
+  leaf_aware = [
+    optx.keras.SGD(1.0, clipnorm=1.0),
+    optx.keras.SGD(1.0, global_clipnorm=1.0),
+    optx.add_decoupled_weight_decay(
+      0.1, 0.1, mask=lambda p: jax.tree.map(lambda x: x.ndim >= 2, p)
+    ),
+    optax.adamw(1e-3, mask=lambda p: jax.tree.map(lambda x: x.ndim >= 2, p)),
+    optax.chain(optax.clip_by_global_norm(1.0), optx.adam(1e-3)),
+  ]
+  for tx in leaf_aware:
+    with pytest.raises(
+      TypeError, match=r"optx\.flatten\(inner=\.\.\.\) must act on each element"
+    ):
+      optx.flatten(tx)
+  # The same clipping outside flatten, on the parameters' tree, is exact.
+  outside = optax.chain(optax.clip_by_global_norm(1.0), optx.flatten(optx.sgd(1.0)))
+  inside_out = optax.chain(optax.clip_by_global_norm(1.0), optx.sgd(1.0))
+  chex.assert_trees_all_close(
+    outside.update(grads, outside.init(params), params)[0],
+    inside_out.update(grads, inside_out.init(params), params)[0],
+  )
+
+
+def test_flatten_groups_gradients_by_their_parameters_dtypes():
+  # bfloat16 parameters with float32 gradients, which the plain path accepts
+  # (it computes in the wider dtype and keeps the state in the parameters').
+  params = {"w": jnp.linspace(-1, 1, 6, dtype=jnp.bfloat16), "b": jnp.ones(3)}
+  grads = {"w": jnp.linspace(0.5, -0.5, 6, dtype=jnp.float32), "b": jnp.full(3, 0.25)}
+  plain_tx, flat_tx = optx.adam(0.1), optx.flatten(optx.adam(0.1))
+  plain, _ = plain_tx.update(grads, plain_tx.init(params), params)
+  flat_state = flat_tx.init(params)
+  flat, flat_state = flat_tx.update(grads, flat_state, params)
+  chex.assert_trees_all_close(flat, plain, rtol=1e-6)
+  assert jax.tree.map(lambda x: x.dtype, flat) == jax.tree.map(lambda x: x.dtype, grads)
+  assert flat_state.inner_state[0].mu["bfloat16"].dtype == jnp.bfloat16
+  # Without the parameters flatten cannot tell how the gradients group: a
+  # named error, not the inner block's structure mismatch.
+  with pytest.raises(ValueError, match=r"optx\.flatten: the gradients group by dtype"):
+    flat_tx.update(grads, flat_state)

@@ -327,7 +327,7 @@ def test_missing_report_extra_is_named():
     timeout=120,
   )
   assert proc.returncode == 1
-  assert 'pip install "optx-jax[report]"' in proc.stderr
+  assert "pip install matplotlib scikit-learn tqdm" in proc.stderr
   assert "matplotlib" in proc.stderr
 
 

@@ -146,7 +146,8 @@ def test_orbax_restores_a_sharded_state_sharded_and_bitwise(multi_device):
 def test_every_public_transform_is_checked_for_sharding():
   # flatten concatenates every leaf into one buffer per dtype: its state cannot
   # have the params' layout, sharded or not (it is for many small leaves).
-  not_transforms = {"observe", "plateau_scale", "sweep", "flatten"}
+  # chain keeps no buffers of its own: its parts' are checked.
+  not_transforms = {"observe", "plateau_scale", "sweep", "flatten", "chain"}
   public = {
     name
     for name in optx.__all__

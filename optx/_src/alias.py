@@ -47,7 +47,7 @@ def _momentum(
   v.check_number(call, "momentum", momentum, lower=0, upper=1)
   v.check_bool(call, "nesterov", nesterov)
   v.check_dtype(call, "accumulator_dtype", accumulator_dtype)
-  return optax.chain(
+  return base.chain(
     *_learning_rate(call, learning_rate, plateau),
     transform.trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
   )
@@ -193,7 +193,7 @@ def sgd(
     if nesterov:
       raise ValueError("optx.sgd(nesterov=True) needs momentum=..., got momentum=None")
     v.check_dtype("sgd", "accumulator_dtype", accumulator_dtype)
-    return optax.chain(*_learning_rate("sgd", learning_rate, plateau))
+    return base.chain(*_learning_rate("sgd", learning_rate, plateau))
   return _momentum("sgd", learning_rate, momentum, nesterov, accumulator_dtype, plateau)
 
 
@@ -239,7 +239,7 @@ def adagrad(
     schedule_ok=False,
   )
   v.check_number("adagrad", "eps", eps, lower=0)
-  return optax.chain(
+  return base.chain(
     adaptive.scale_by_rss(initial_accumulator_value, eps),
     *_learning_rate("adagrad", learning_rate, plateau),
   )
@@ -309,7 +309,7 @@ def rmsprop(
   ]
   if momentum is not None:
     blocks.append(transform.trace(momentum, nesterov=nesterov))
-  return optax.chain(*blocks)
+  return base.chain(*blocks)
 
 
 def adam(
@@ -368,7 +368,7 @@ def adam(
   v.check_bool("adam", "amsgrad", amsgrad)
   v.check_dtype("adam", "mu_dtype", mu_dtype)
   v.check_dtype("adam", "nu_dtype", nu_dtype)
-  return optax.chain(
+  return base.chain(
     adam_lib.scale_by_adam(
       b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype
     ),

@@ -48,6 +48,42 @@ Rule: TypeAlias = Callable[..., Any]
 update, or ``(update, *new_buffers)`` when the block keeps buffers."""
 
 
+class Elementwise(optax.GradientTransformationExtraArgs):
+  """A transformation whose update of each element depends on that element alone.
+
+  Every block :func:`leafwise` builds is one, and so is a chain of them
+  (:func:`chain`); :func:`optx.flatten` runs only these, since it hands the
+  transformation one buffer per dtype instead of the parameters' leaves,
+  which a per-leaf norm or a mask on the leaves' shapes would see wrongly.
+  Extra arguments (``value=``) are accepted and ignored by the blocks.
+  """
+
+  __slots__ = ()
+
+
+def chain(
+  *transforms: optax.GradientTransformation,
+) -> optax.GradientTransformationExtraArgs:
+  """``optax.chain(*transforms)``, an :class:`Elementwise` when every part is one.
+
+  Examples:
+    >>> import optx
+    >>> tx = optx.chain(optx.scale_by_adam(), optx.scale_by_learning_rate(0.1))
+    >>> isinstance(tx, optx.Elementwise)
+    True
+  """
+  for i, t in enumerate(transforms):
+    if not isinstance(t, optax.GradientTransformation):
+      raise TypeError(
+        f"optx.chain(transforms[{i}]=...) must be an optax.GradientTransformation,"
+        f" got {t!r}"
+      )
+  chained = optax.chain(*transforms)
+  if all(isinstance(t, Elementwise) for t in transforms):
+    return Elementwise(chained.init, chained.update)
+  return chained
+
+
 def is_schedule(value: Any) -> bool:
   """Whether ``value`` is a schedule (a callable that is not an array)."""
   return callable(value) and not isinstance(value, (jax.Array, np.ndarray))
@@ -215,7 +251,7 @@ def leafwise(
   needs_count: bool = False,
   needs_params: bool = False,
   complex_as_pairs: bool = False,
-) -> optax.GradientTransformation:
+) -> Elementwise:
   r"""Builds a building block from its per-leaf ``rule``.
 
   Every update evaluates ``hyperparameters`` at the step count :math:`k` (0 on
@@ -249,7 +285,7 @@ def leafwise(
       (real, imaginary) pairs, as PyTorch's ``view_as_real``.
 
   Returns:
-    An ``optax.GradientTransformation``.
+    An :class:`Elementwise` transformation.
   """
   hyperparameters = dict(hyperparameters or {})
   counted = needs_count or any(map(is_schedule, hyperparameters.values()))
@@ -276,7 +312,8 @@ def leafwise(
     fields = [full_like(params, fill, dtype) for fill, dtype in specs]
     return make_state(zero_count() if counted else None, fields)
 
-  def update_fn(updates, state, params=None):
+  def update_fn(updates, state, params=None, **extra_args):
+    del extra_args  # value= and the like are for other transformations of a chain
     if not isinstance(state, made):
       raise ValueError(
         f"optx.{call}: got a {type(state).__name__} state, where this"
@@ -324,4 +361,4 @@ def leafwise(
     next_count = None if count is None else increment(count)
     return new_updates, make_state(next_count, new_fields)
 
-  return optax.GradientTransformation(init_fn, update_fn)
+  return Elementwise(init_fn, update_fn)

@@ -155,39 +155,59 @@ def _add(x: jax.Array, step: int) -> jax.Array:
   return x if step == 0 else jax.lax.add(x, np.int32(step))
 
 
-def _flat(tree: Any, max_leaf_size: int) -> dict[str, jax.Array]:
+def _flat(tree: Any, max_leaf_size: int, like: Any = None) -> dict[str, jax.Array]:
   """Concatenates the raveled small leaves of ``tree`` into one buffer per dtype.
 
-  Leaves with more than ``max_leaf_size`` elements stay buffers of their own,
-  under the key ``"leaf<index>"``.
+  The buffers are named after the dtypes of ``like``'s leaves (default:
+  ``tree``'s own), so that gradients of another dtype than their parameters
+  (float32 gradients of bfloat16 parameters) group as the parameters do, each
+  buffer in its gradients' dtype. Leaves with more than ``max_leaf_size``
+  elements stay buffers of their own, under the key ``"leaf<index>"``.
   """
+  names = [
+    jnp.dtype(x.dtype).name for x in jax.tree.leaves(tree if like is None else like)
+  ]
   groups: dict[str, list[jax.Array]] = {}
   flat = {}
-  for index, leaf in enumerate(jax.tree.leaves(tree)):
+  for index, (leaf, name) in enumerate(zip(jax.tree.leaves(tree), names, strict=True)):
     size = int(np.prod(np.shape(leaf)))
     if size > max_leaf_size:
       flat[f"leaf{index:06d}"] = leaf
     else:
-      groups.setdefault(jnp.dtype(leaf.dtype).name, []).append(_reshape(leaf, (size,)))
+      groups.setdefault(name, []).append(_reshape(leaf, (size,)))
   for name, leaves in groups.items():
+    if len({x.dtype for x in leaves}) > 1:
+      dtypes = sorted({jnp.dtype(x.dtype).name for x in leaves})
+      raise TypeError(
+        f"optx.flatten: the gradients of the {name} parameters have several"
+        f" dtypes ({', '.join(dtypes)}); one buffer holds one dtype. Cast them"
+        " to one dtype per parameter dtype"
+      )
     flat[name] = _concatenate(leaves)
   return flat
 
 
 def _unflat(
-  flat: dict[str, jax.Array], like: Any, max_leaf_size: int, count: jax.Array
+  flat: dict[str, jax.Array],
+  tree: Any,
+  max_leaf_size: int,
+  count: jax.Array,
+  like: Any = None,
 ) -> Any:
-  """Cuts the buffers of :func:`_flat` back into a tree shaped like ``like``."""
-  leaves, treedef = jax.tree.flatten(like)
+  """Cuts the buffers of :func:`_flat` back into a tree shaped like ``tree``
+  (the buffers named after ``like``'s dtypes, as :func:`_flat` named them)."""
+  leaves, treedef = jax.tree.flatten(tree)
+  names = [
+    jnp.dtype(x.dtype).name for x in jax.tree.leaves(tree if like is None else like)
+  ]
   ends = dict.fromkeys(flat, 0)
   cuts = []  # (leaf index, buffer name, offset, size) of each flattened leaf
   pieces = []
-  for index, leaf in enumerate(leaves):
+  for index, (leaf, name) in enumerate(zip(leaves, names, strict=True)):
     size = int(np.prod(leaf.shape))
     if size > max_leaf_size:
       pieces.append(flat[f"leaf{index:06d}"])
       continue
-    name = jnp.dtype(leaf.dtype).name
     cuts.append((index, name, ends[name], size))
     ends[name] += size
     pieces.append(None)
@@ -239,11 +259,21 @@ def flatten(
   vectors pays the copies only on the small ones. On a GPU, where copies are
   cheap and each array costs the host, a large ``max_leaf_size`` can win:
   Adam on 200 leaves totalling 16M floats stepped in 0.46-0.60x Optax's time
-  with every leaf flattened (H200), against 4-6x on a CPU. The gradients must
-  have the parameters' structure and dtypes.
+  with every leaf flattened (H200), against 4-6x on a CPU.
+
+  Only transformations that act on each element alone
+  (:class:`optx.Elementwise`) are accepted: a per-leaf norm (Keras's
+  ``clipnorm``), a global norm or a weight-decay mask on the leaves' shapes
+  would see the buffers instead of the parameters, so they are refused by
+  name; chain them outside ``flatten``, on the parameters' tree. The
+  gradients must have the parameters' structure; gradients of another dtype
+  than their parameters (float32 for bfloat16) are grouped by the
+  parameters' dtypes, which ``update`` then needs as ``params``.
 
   Args:
-    inner: an elementwise transformation, e.g. ``optx.adam(1e-3)``.
+    inner: an elementwise transformation (:class:`optx.Elementwise`): an
+      optx optimizer or block, or a chain of them (``optx.chain``), e.g.
+      ``optx.adam(1e-3)``; anything else is refused.
     max_leaf_size: leaves with more elements than this are not flattened
       (default 16384: below it the copy costs less than the per-array
       overhead it saves).
@@ -265,25 +295,49 @@ def flatten(
     >>> print(f"{updates['w'][0, 0]:.4f} {updates['b'][0]:.4f}")
     -0.1000 -0.1000
   """
-  if not isinstance(inner, optax.GradientTransformation):
+  if not isinstance(inner, base.Elementwise):
     raise TypeError(
-      f"optx.flatten(inner=...) must be an optax.GradientTransformation, got {inner!r}"
+      "optx.flatten(inner=...) must act on each element alone, as optx's"
+      " optimizers and blocks do: flatten hands it one buffer per dtype, where a"
+      " per-leaf norm (Keras's clipnorm), a global norm, or a mask on the leaves'"
+      " shapes would see the buffers instead of the parameters. Put such"
+      " transformations outside, on the parameters' tree:"
+      " optax.chain(optax.clip_by_global_norm(1.0), optx.flatten(optx.adam(1e-3)));"
+      f" got {inner!r}"
     )
   v.check_integer("flatten", "max_leaf_size", max_leaf_size, lower=0)
-  inner = optax.with_extra_args_support(inner)
 
   def init_fn(params):
-    return FlattenState(inner.init(_flat(params, max_leaf_size)), base.zero_count())
+    flat = _flat(base.as_leaves("flatten", params), max_leaf_size)
+    return FlattenState(inner.init(flat), base.zero_count())
 
   def update_fn(updates, state, params=None, **extra_args):
+    updates = base.as_leaves("flatten", updates)
+    if params is not None:
+      params = base.as_leaves("flatten", params)
+      if jax.tree.structure(params) != jax.tree.structure(updates):
+        raise ValueError(
+          "optx.flatten: the updates' tree structure differs from the"
+          f" parameters'.\n  updates: {jax.tree.structure(updates)}\n  params: "
+          f" {jax.tree.structure(params)}"
+        )
     flat_params = None if params is None else _flat(params, max_leaf_size)
-    flat_updates, inner_state = inner.update(
-      _flat(updates, max_leaf_size), state.inner_state, flat_params, **extra_args
-    )
-    flat_updates = cast(
-      dict[str, jax.Array], flat_updates
-    )  # inner keeps _flat's layout
-    updates = _unflat(flat_updates, updates, max_leaf_size, state.count)
+    flat_updates = _flat(updates, max_leaf_size, like=params)
+    try:
+      flat_updates, inner_state = inner.update(
+        flat_updates, state.inner_state, flat_params, **extra_args
+      )
+    except ValueError as error:
+      if params is None and "tree structure differs" in str(error):
+        raise ValueError(
+          "optx.flatten: the gradients group by dtype as"
+          f" {sorted(flat_updates)}, not as the parameters did at init; when"
+          " gradients and parameters differ in dtype, pass the parameters:"
+          " tx.update(grads, state, params)"
+        ) from error
+      raise
+    flat_updates = cast(dict[str, jax.Array], flat_updates)  # inner keeps the layout
+    updates = _unflat(flat_updates, updates, max_leaf_size, state.count, like=params)
     return updates, FlattenState(inner_state, base.increment(state.count))
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -32,7 +32,7 @@ from optx._src import base
 from optx._src import validation as v
 
 
-class ReduceOnPlateau(optax.GradientTransformationExtraArgs):
+class ReduceOnPlateau(base.Elementwise):
   """What :func:`reduce_on_plateau` returns: a transformation taking ``value=``.
 
   Its own type, so that an optimizer's ``plateau=`` can tell it from any
@@ -372,4 +372,6 @@ def with_plateau(
     updates, inner_state = inner.update(updates, state.inner, params, **extra_args)
     return updates, ScaledLearningRateState(plateau_state, inner_state)
 
-  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+  elementwise = isinstance(optimizer(learning_rate), base.Elementwise)
+  made = base.Elementwise if elementwise else optax.GradientTransformationExtraArgs
+  return made(init_fn, update_fn)

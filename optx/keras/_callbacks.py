@@ -363,7 +363,9 @@ class LearningRateScheduler:
       )
       return updates, ScheduledLearningRateState(scheduler, inner_state)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    elementwise = isinstance(optimizer(learning_rate), base.Elementwise)
+    made = base.Elementwise if elementwise else optax.GradientTransformationExtraArgs
+    return made(init_fn, update_fn)
 
 
 class LearningRateSchedulerState(NamedTuple):

@@ -148,8 +148,9 @@ def _clipping(
     return [_clip_by_norm(clipnorm)]
   if global_clipnorm is not None:
     return [_clip_by_global_norm(global_clipnorm)]
-  if clipvalue is not None:
-    return [optax.clip(clipvalue)]
+  if clipvalue is not None:  # elementwise, unlike the two norms
+    clip = optax.clip(clipvalue)
+    return [base.Elementwise(clip.init, optax.with_extra_args_support(clip).update)]
   return []
 
 
@@ -272,7 +273,7 @@ def build(
   plateau, scheduler = _split_callbacks(call, callbacks)
 
   def optimizer(rate: base.ScalarOrSchedule) -> optax.GradientTransformation:
-    return optax.chain(*clip, step(_legacy_decay(rate, decay), weight_decay))
+    return base.chain(*clip, step(_legacy_decay(rate, decay), weight_decay))
 
   if scheduler is not None:
     if base.is_schedule(base_rate):
