@@ -1,4 +1,4 @@
-"""optx: the seed's optimizers and learning-rate schedules as Optax transformations."""
+"""optx: the optimizers and learning-rate schedules of the book's chapter 11 as Optax transformations."""
 
 from optx import keras as keras
 from optx import torch as torch

@@ -1,4 +1,4 @@
-"""The seed's optimizers: building blocks chained in the order the equations need.
+"""The book's optimizers: building blocks chained in the order the equations need.
 
 Every alias takes an optional ``plateau=`` transform (see
 :func:`optx.reduce_on_plateau`) and places it where the learning rate is
@@ -113,7 +113,7 @@ def nesterov(
 ) -> optax.GradientTransformationExtraArgs:
   r"""Nesterov momentum: the gradient is taken after the momentum step.
 
-  The seed's look-ahead definition,
+  The book's look-ahead definition,
 
   .. math::
     m \leftarrow \beta m - \eta \nabla_\theta J(\theta + \beta m), \qquad
@@ -167,7 +167,7 @@ def sgd(
     \theta \leftarrow \theta - \eta \nabla_\theta J(\theta)
 
   With ``momentum`` set it is :func:`momentum` (or :func:`nesterov`): the
-  learning rate sits inside the velocity, as in the seed and Keras, not
+  learning rate sits inside the velocity, as in the book and Keras, not
   outside as in ``optax.sgd``.
 
   Args:
@@ -212,7 +212,7 @@ def adagrad(
 
   where :math:`\eta` is ``learning_rate``, :math:`s` starts at
   ``initial_accumulator_value`` and :math:`\varepsilon` is ``eps`` (inside the
-  square root, as in the seed and Keras 3).
+  square root, as in the book and Keras 3).
 
   Args:
     learning_rate: :math:`\eta` (>= 0), a float, an array or a schedule.
@@ -272,7 +272,7 @@ def rmsprop(
 
   Args:
     learning_rate: :math:`\eta` (>= 0), a float, an array or a schedule.
-    decay: :math:`\beta` in [0, 1] (the seed's 0.9).
+    decay: :math:`\beta` in [0, 1] (the book's 0.9).
     eps: :math:`\varepsilon` (>= 0).
     initial_scale: the starting :math:`s`.
     centered: use the centered variant.
@@ -325,7 +325,7 @@ def adam(
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam: decaying averages of past gradients and of past squared gradients.
 
-  The seed's five equations, :math:`t` counted from 1:
+  The book's five equations, :math:`t` counted from 1:
 
   .. math::
     m \leftarrow \beta_1 m - (1 - \beta_1) \nabla_\theta J, \quad

@@ -159,26 +159,32 @@ def full_like(tree: Any, fill_value: ArrayLike, dtype: Any = None) -> Any:
   )
 
 
-def as_leaves(call: str, tree: Any) -> Any:
-  """``tree`` with Python scalars as arrays; a named error for a non-floating leaf.
+def as_leaves(call: str, tree: Any, *, real_only: bool = False) -> Any:
+  """``tree`` with Python scalars as arrays; a named error for a leaf optx cannot update.
 
   A Python float leaf becomes a (weakly typed) float32 array, as in Optax. An
   integer or boolean leaf is refused: its update would be truncated (a step of
-  0.05 on an int32 is 0), so the parameter would silently never move.
+  0.05 on an int32 is 0), so the parameter would silently never move. With
+  ``real_only``, so is a complex leaf.
   """
   tree = jax.tree.map(lambda x: x if isinstance(x, jax.Array) else jnp.asarray(x), tree)
-  if all(jnp.issubdtype(x.dtype, jnp.inexact) for x in jax.tree.leaves(tree)):
+
+  def ok(x):
+    complex_ = jnp.issubdtype(x.dtype, jnp.complexfloating)
+    return jnp.issubdtype(x.dtype, jnp.inexact) and not (real_only and complex_)
+
+  if all(ok(x) for x in jax.tree.leaves(tree)):
     return tree
   path, leaf = next(
     (path, leaf)
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
-    if not jnp.issubdtype(leaf.dtype, jnp.inexact)
+    if not ok(leaf)
   )
+  what = "floating-point arrays" if real_only else "floating-point (or complex) arrays"
   raise TypeError(
     f"optx.{call}: the leaf {jax.tree_util.keystr(path) or '(root)'} has dtype"
-    f" {leaf.dtype}; optx updates floating-point (or complex) arrays only. Cast"
-    " it (x.astype(jnp.float32)) or keep it out of the optimizer (optax.masked,"
-    " optax.set_to_zero)"
+    f" {leaf.dtype}; it updates {what} only. Cast it (x.astype(jnp.float32))"
+    " or keep it out of the optimizer (optax.masked, optax.set_to_zero)"
   )
 
 
@@ -251,6 +257,7 @@ def leafwise(
   needs_count: bool = False,
   needs_params: bool = False,
   complex_as_pairs: bool = False,
+  real_only: bool = False,
 ) -> Elementwise:
   r"""Builds a building block from its per-leaf ``rule``.
 
@@ -283,6 +290,8 @@ def leafwise(
     needs_params: pass the parameters to ``rule`` as ``p``.
     complex_as_pairs: give ``rule`` a complex leaf as a real array of
       (real, imaginary) pairs, as PyTorch's ``view_as_real``.
+    real_only: refuse complex leaves (Keras's optimizers update real
+      variables only).
 
   Returns:
     An :class:`Elementwise` transformation.
@@ -308,7 +317,7 @@ def leafwise(
     return made(count, *values) if counted else made(*values)
 
   def init_fn(params):
-    params = as_leaves(call, params)
+    params = as_leaves(call, params, real_only=real_only)
     fields = [full_like(params, fill, dtype) for fill, dtype in specs]
     return make_state(zero_count() if counted else None, fields)
 
@@ -321,7 +330,7 @@ def leafwise(
         + (" (a state without a step count)" if counted else "")
         + "; pass the state made by its own init"
       )
-    updates = as_leaves(call, updates)
+    updates = as_leaves(call, updates, real_only=real_only)
     count = state.count if counted else None
     values = tuple(state)[int(counted) :]
     fields = [values[i] for i in used]

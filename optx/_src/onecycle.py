@@ -59,7 +59,7 @@ def onecycle_schedule(
   end_value: ArrayLike | None = None,
   final_steps: int | None = None,
 ) -> base.Schedule:
-  r"""The seed's 1cycle: up linearly, down linearly, then a final linear drop.
+  r"""The book's 1cycle: up linearly, down linearly, then a final linear drop.
 
   With :math:`h = \lfloor (T - F) / 2 \rfloor`:
 

@@ -1,6 +1,6 @@
 """Performance scheduling: reduce the learning rate when a measurement plateaus.
 
-The seed's ``ReduceLROnPlateau``: measure the validation error every N steps
+The book's ``ReduceLROnPlateau``: measure the validation error every N steps
 and lower the learning rate by a factor when it stops dropping. Here the
 reduction is a multiplicative ``scale`` held in the optimizer state; the
 aliases accept the transform as ``plateau=`` and place it where the learning
@@ -102,7 +102,7 @@ def reduce_on_plateau(
 
   Updates are multiplied by a scale :math:`\lambda` (1 at first). At each
   measurement :math:`x` (:func:`observe`, or ``update(..., value=x)``), with
-  Keras's rule (the seed's ``ReduceLROnPlateau``):
+  Keras's rule (the book's ``ReduceLROnPlateau``):
 
   1. in cooldown: ``cooldown_counter -= 1``, ``wait = 0``;
   2. if :math:`x < x^* - \delta` (``mode="min"``; :math:`x > x^* + \delta`
@@ -120,7 +120,7 @@ def reduce_on_plateau(
   if :math:`\lambda` falls by more than ``eps``). A NaN measurement is ignored.
 
   Args:
-    factor: :math:`f` in (0, 1) (the seed uses 0.5).
+    factor: :math:`f` in (0, 1) (the book uses 0.5).
     patience: measurements without improvement before a reduction (>= 0).
     min_delta: :math:`\delta` (>= 0).
     mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).

@@ -1,4 +1,4 @@
-"""The seed's learning-rate schedules as pure, jittable functions of the step.
+"""The book's learning-rate schedules as pure, jittable functions of the step.
 
 A schedule maps the step count ``t`` (0 on the first update, as Keras's
 ``iterations`` and optax's ``count``) to a float32 scalar. Schedules use
@@ -128,7 +128,7 @@ def exponential_schedule(
     \eta(t) = \eta_0 \, r^{t/s}
 
   where :math:`\eta_0` is ``init_value``, :math:`r` is ``decay_rate`` (the
-  seed's 0.1) and :math:`s` is ``steps``. With ``staircase``, :math:`t/s` is
+  book's 0.1) and :math:`s` is ``steps``. With ``staircase``, :math:`t/s` is
   floored.
 
   Args:
@@ -180,7 +180,7 @@ def piecewise_constant_schedule(
     \eta(t) = v_i \quad \text{for} \quad b_{i-1} \le t < b_i
 
   with :math:`b_{-1} = -\infty` and :math:`b_n = \infty`. **At step ==
-  boundary the new value applies** (the seed's ``if epoch < 5``); Keras's
+  boundary the new value applies** (the book's ``if epoch < 5``); Keras's
   ``PiecewiseConstantDecay`` keeps the old value there instead.
 
   Args:

@@ -1,4 +1,4 @@
-"""The comparison run behind ``python -m optx``: every seed optimizer and schedule on real data.
+"""The comparison run behind ``python -m optx``: the book's chapter 11 on real data.
 
 A small multilayer perceptron (plain JAX, no framework) learns scikit-learn's
 bundled handwritten digits (1,797 8x8 images, no download) with a fixed

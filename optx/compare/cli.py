@@ -152,7 +152,7 @@ def parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(
     prog="python -m optx",
     description=(
-      "Compare the seed's optimizers (SGD, momentum, Nesterov, AdaGrad, RMSProp,"
+      "Compare the book's optimizers (SGD, momentum, Nesterov, AdaGrad, RMSProp,"
       " Adam) and learning-rate schedules (power, exponential, piecewise"
       " constant, performance, 1cycle) on scikit-learn's handwritten digits"
       " with a small MLP. Every run is one jit-compiled lax.scan. Prints a table"
@@ -201,7 +201,7 @@ def parser() -> argparse.ArgumentParser:
     type=float,
     default=Config.learning_rate,
     metavar="LR",
-    help="the optimizers' learning rate (default %(default)g, the seed's)",
+    help="the optimizers' learning rate (default %(default)g, the book's)",
   )
   p.add_argument(
     "--batch-size",

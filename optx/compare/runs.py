@@ -1,7 +1,7 @@
 """What a comparison trains: its configuration and one :class:`Run` per line.
 
-Every seed optimizer at a common learning rate, and every seed schedule on top
-of momentum optimization.
+Every optimizer of the book's chapter 11 at a common learning rate, and every
+schedule of the chapter on top of momentum optimization.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ class Config:
     steps: total optimizer steps; the last epoch may be partial.
     batch_size: images per minibatch (the remainder of an epoch is dropped).
     hidden: widths of the hidden layers.
-    learning_rate: the optimizers' common learning rate (the seed's 0.001).
-    schedule_learning_rate: the schedules' initial rate (the seed's 0.01).
+    learning_rate: the optimizers' common learning rate (the book's 0.001).
+    schedule_learning_rate: the schedules' initial rate (the book's 0.01).
     onecycle_max: the peak of 1cycle.
     seed: initial weights and minibatch order (same for every run).
     optimizers: names from :data:`OPTIMIZERS`.
@@ -67,11 +67,11 @@ def _constant(value: float) -> Callable[[jax.Array], jax.Array]:
 def build_runs(config: Config, total_steps: int) -> list[Run]:
   """The runs that ``config`` selects, optimizers first, each with its settings.
 
-  Optimizers use the seed's hyperparameters at ``config.learning_rate``. Every
+  Optimizers use the book's hyperparameters at ``config.learning_rate``. Every
   schedule drives momentum optimization (:math:`\\beta = 0.9`) from
   ``config.schedule_learning_rate``, scaled to the run's length the way the
   seed's 25-epoch examples are: power :math:`s = T/4`, exponential
-  :math:`s = 0.8\\,T` (the seed's 20 of 25 epochs), piecewise constant
+  :math:`s = 0.8\\,T` (the book's 20 of 25 epochs), piecewise constant
   boundaries at 20% and 60% of the steps (epochs 5 and 15 of 25),
   performance ``reduce_on_plateau(0.5, 5)`` on the validation loss each epoch,
   1cycle over all :math:`T` steps with momentum cycled 0.95 -> 0.85 -> 0.95.

@@ -54,7 +54,7 @@ def Adam(
   where :math:`\eta, \beta_1, \beta_2, \varepsilon` are ``learning_rate``,
   ``beta_1``, ``beta_2``, ``epsilon``; ``amsgrad`` replaces :math:`v` by its
   running maximum (of the raw :math:`v`). This is
-  ``optx.scale_by_adam(eps_placement="hat")``, not the seed's
+  ``optx.scale_by_adam(eps_placement="hat")``, not the book's
   :func:`optx.adam` (:math:`\varepsilon` inside the root of :math:`\hat v`)
   nor ``optax.adam``.
 

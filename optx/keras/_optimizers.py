@@ -57,7 +57,7 @@ def SGD(
   ``momentum`` and :math:`m` starts at zero; with ``momentum=0`` it is
   :math:`w \leftarrow w - \eta g`. Because :math:`\eta` is inside :math:`m`,
   a changing rate (schedule, ``decay``, ``ReduceLROnPlateau``) differs from
-  ``optax.sgd``. The seed's default :func:`optx.momentum` is the same maths.
+  ``optax.sgd``. The book's default :func:`optx.momentum` is the same maths.
 
   Clipping, weight decay, ``lr=``, ``decay=`` and ``callbacks=`` are as in
   :func:`optx.keras.Adam`.
@@ -153,7 +153,7 @@ def Adagrad(
 
   where :math:`\eta` is ``learning_rate``, :math:`s` starts at
   ``initial_accumulator_value`` and :math:`\varepsilon` is ``epsilon``. This
-  is the seed's :func:`optx.adagrad`. (Legacy tf.keras 2 and PyTorch put
+  is the book's :func:`optx.adagrad`. (Legacy tf.keras 2 and PyTorch put
   :math:`\varepsilon` outside the root; ``decay=`` here keeps Keras 3's.)
 
   Clipping, weight decay, ``lr=``, ``decay=`` and ``callbacks=`` are as in
@@ -260,7 +260,7 @@ def RMSprop(
   :math:`a \leftarrow \rho a + (1 - \rho) g` and uses
   :math:`\sqrt{v - a \otimes a + \varepsilon}`. :math:`\eta, \rho, \mu,
   \varepsilon` are ``learning_rate``, ``rho``, ``momentum``, ``epsilon``.
-  This is the seed's :func:`optx.rmsprop` (with ``momentum=`` when
+  This is the book's :func:`optx.rmsprop` (with ``momentum=`` when
   :math:`\mu > 0`).
 
   Clipping, weight decay, ``lr=``, ``decay=`` and ``callbacks=`` are as in

@@ -303,5 +303,6 @@ def block(call, rule, hyperparameters, weight_decay, *, scalars=None, **kwargs):
     with_weight_decay(rule),
     hyperparameters,
     needs_params=decayed,
+    real_only=True,
     **kwargs,
   )

@@ -4,7 +4,6 @@
 ``optx.keras.optimizers.Adam(learning_rate=1e-3)``: an optax transformation.
 """
 
-from optx.keras import schedules as schedules
 from optx.keras._adam import Adam as Adam
 from optx.keras._adam import AdamState as AdamState
 from optx.keras._optimizers import SGD as SGD
@@ -13,6 +12,7 @@ from optx.keras._optimizers import AdagradState as AdagradState
 from optx.keras._optimizers import RMSprop as RMSprop
 from optx.keras._optimizers import RMSpropState as RMSpropState
 from optx.keras._optimizers import SGDState as SGDState
+from optx.keras.optimizers import schedules as schedules
 
 __all__ = (
   "SGD",
