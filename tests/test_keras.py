@@ -1009,3 +1009,27 @@ def test_value_keyword_reaches_the_plateau_through_weight_decay():
     u_o, state_o = by_observe.update(jnp.ones(2), state_o, params)
     np.testing.assert_allclose(np.asarray(u_k), np.asarray(u_o))
   assert float(optx.plateau_scale(state_k)) == 0.5
+
+
+def test_scheduler_sees_pythons_arithmetic():
+  # Keras calls schedule(epoch) with a Python int: 0.1 * 2 ** -(epoch // 10) is
+  # 0.05 from epoch 10 on. Traced with an int32 epoch it was 0.0: training
+  # silently stopped.
+  def fn(epoch):
+    return 0.1 * 2 ** -(epoch // 10)
+
+  optimizer = keras.optimizers.SGD(0.1)
+  callback = keras.callbacks.LearningRateScheduler(fn)
+  callback.set_model(types.SimpleNamespace(optimizer=optimizer))
+  theirs = []
+  for epoch in range(25):
+    callback.on_epoch_begin(epoch)
+    theirs.append(float(np.asarray(optimizer.learning_rate)))
+  tx = optx.keras.SGD(0.1, callbacks=[optx.keras.LearningRateScheduler(fn, 1)])
+  state, ours = tx.init(jnp.zeros(1)), []
+  step = jax.jit(tx.update)
+  for _ in range(25):
+    u, state = step(jnp.ones(1), state)
+    ours.append(-float(u[0]))
+  np.testing.assert_array_equal(np.float32(ours), np.float32(theirs))
+  assert ours[10] == np.float32(0.05)

@@ -185,3 +185,45 @@ def test_step_schedules_do_not_wrap_a_wider_step(step):
   assert float(jax.jit(piecewise)(step)) == 3.0
   epochs = optx.epoch_schedule(lambda epoch: epoch // 1000, steps_per_epoch=1000)
   assert float(epochs(step)) == np.float32(int(step) // 1000 // 1000)
+
+
+def test_epoch_functions_see_pythons_arithmetic():
+  # Keras and PyTorch call these with Python ints: 2 ** -1 is 0.5 and 2 ** 31
+  # does not overflow. Under jit an int32 epoch gave 0.0 at epoch 10 and a
+  # negative rate from epoch 31.
+  halving = optx.epoch_schedule(lambda e: 0.1 * 2 ** -(e // 10), steps_per_epoch=1)
+  doubling = optx.epoch_schedule(lambda e: 0.1 / 2**e, steps_per_epoch=1)
+  epochs = np.arange(40)
+  jitted = jax.jit(jax.vmap(lambda e: (halving(e), doubling(e))))
+  ours = [np.asarray(x) for x in jitted(jnp.asarray(epochs, jnp.int32))]
+  python = [
+    np.array([np.float32(0.1 * 2 ** -(e // 10)) for e in epochs.tolist()]),
+    np.array([np.float32(0.1 / 2**e) for e in epochs.tolist()]),
+  ]
+  for mine, reference in zip(ours, python, strict=True):
+    np.testing.assert_allclose(mine, reference, rtol=2e-7)
+  assert ours[0][10] == np.float32(0.05) and ours[1][31] > 0
+
+
+def test_epoch_schedule_takes_the_books_branching_function_unchanged():
+  def piecewise_constant_fn(epoch):  # the book's, verbatim
+    if epoch < 5:
+      return 0.01
+    elif epoch < 15:
+      return 0.005
+    else:
+      return 0.001
+
+  schedule = optx.epoch_schedule(piecewise_constant_fn, steps_per_epoch=10)
+  steps = np.arange(0, 200, 7)
+  ours = np.asarray(jax.jit(jax.vmap(schedule))(jnp.asarray(steps, jnp.int32)))
+  expected = [np.float32(piecewise_constant_fn(int(s) // 10)) for s in steps]
+  np.testing.assert_array_equal(ours, expected)
+  # And inside a jitted training step, as the learning rate.
+  tx = optx.sgd(schedule)
+  state, rates = tx.init(jnp.zeros(1)), []
+  step = jax.jit(tx.update)
+  for _ in range(60):
+    u, state = step(jnp.ones(1), state)
+    rates.append(-float(u[0]))
+  assert rates[49] == np.float32(0.01) and rates[50] == np.float32(0.005)

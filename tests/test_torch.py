@@ -743,3 +743,51 @@ def test_adam_with_a_zero_beta_keeps_a_small_gradient_after_a_large_one(betas, a
   # PyTorch's float64 by ~1e-5 relative (documented); the cancellation gave
   # 1.7e-4 (b1=0) and 1e4x (b2=0).
   np.testing.assert_allclose(np.stack(got), np.stack(expected), rtol=3e-5, atol=1e-9)
+
+
+def _torch_lambda_rates(lr_lambda, steps, lr=1.0):
+  """``torch.optim.lr_scheduler.LambdaLR``'s rate at each step (its ``last_epoch``)."""
+  opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+  scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
+  rates = []
+  for _ in range(steps):
+    rates.append(opt.param_groups[0]["lr"])
+    opt.step()
+    scheduler.step()
+  return np.asarray(rates, np.float32)
+
+
+def test_lambda_lr_sees_pythons_arithmetic():
+  # 1 / (1 + t) ** 2 went negative at step 46341 with an int32 step.
+  def lr_lambda(t):
+    return 1 / (1 + t) ** 2
+
+  steps = 46345
+  theirs = _torch_lambda_rates(lr_lambda, steps)
+  schedule = optx.torch.LambdaLR(1.0, lr_lambda)
+  ours = np.asarray(jax.jit(jax.vmap(schedule))(jnp.arange(steps, dtype=jnp.int32)))
+  assert (ours > 0).all()
+  np.testing.assert_allclose(ours, theirs, rtol=4e-7)
+
+
+def test_lambda_lr_takes_the_hugging_face_warmup_unchanged():
+  num_warmup_steps, num_training_steps = 10, 100
+
+  def lr_lambda(current_step: int):  # transformers' linear warmup, verbatim
+    if current_step < num_warmup_steps:
+      return float(current_step) / float(max(1, num_warmup_steps))
+    return max(
+      0.0,
+      float(num_training_steps - current_step)
+      / float(max(1, num_training_steps - num_warmup_steps)),
+    )
+
+  steps = 120
+  theirs = _torch_lambda_rates(lr_lambda, steps, lr=0.1)
+  tx = optx.torch.SGD(lr=optx.torch.LambdaLR(0.1, lr_lambda))
+  state, ours = tx.init(jnp.zeros(1)), []
+  step = jax.jit(tx.update)
+  for _ in range(steps):
+    u, state = step(jnp.ones(1), state)
+    ours.append(-float(u[0]))
+  np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
