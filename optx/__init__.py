@@ -30,6 +30,7 @@ from optx._src.onecycle import onecycle_momentum_schedule as onecycle_momentum_s
 from optx._src.onecycle import onecycle_schedule as onecycle_schedule
 from optx._src.plateau import PlateauConfig as PlateauConfig
 from optx._src.plateau import ReduceOnPlateauState as ReduceOnPlateauState
+from optx._src.plateau import has_plateau as has_plateau
 from optx._src.plateau import observe as observe
 from optx._src.plateau import plateau_scale as plateau_scale
 from optx._src.plateau import reduce_on_plateau as reduce_on_plateau
@@ -80,6 +81,7 @@ __all__ = (
   "epoch_schedule",
   "exponential_schedule",
   "flatten",
+  "has_plateau",
   "keras",
   "momentum",
   "nesterov",

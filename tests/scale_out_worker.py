@@ -165,7 +165,9 @@ def _pmap_cases(steps: int = 5) -> dict[str, Any]:
       grads = jax.grad(_loss)(params[name], x, y)
       if axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name)
-      state = optx.observe(states[name], measurement, axis_name=axis_name)
+      state = states[name]
+      if optx.has_plateau(state):
+        state = optx.observe(state, measurement, axis_name=axis_name)
       updates, new_states[name] = tx.update(grads, state, params[name])
       new_params[name] = optax.apply_updates(params[name], updates)
     return new_params, new_states

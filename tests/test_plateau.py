@@ -207,3 +207,17 @@ def test_a_measurement_that_is_not_a_real_scalar_is_refused(value, error):
   state = optx.observe(optx.observe(state, 1.0), 1.0)
   assert optx.plateau_scale(state) == 0.5
   assert state[1].best.shape == ()
+
+
+def test_observe_refuses_a_state_without_a_plateau():
+  # It used to return the state unchanged: the measurement silently did
+  # nothing, and the learning rate never fell.
+  params = jnp.zeros(2)
+  for tx in (optx.sgd(0.1), optx.keras.SGD(0.1), optx.torch.SGD(0.1)):
+    with pytest.raises(
+      ValueError, match=r"optx\.observe: the optimizer state holds no plateau"
+    ):
+      optx.observe(tx.init(params), 1.0)
+  assert not optx.has_plateau(optx.adam(0.1).init(params))
+  plateau = optx.keras.ReduceLROnPlateau()
+  assert optx.has_plateau(optx.keras.Adam(callbacks=[plateau]).init(params))

@@ -147,7 +147,14 @@ def test_every_public_transform_is_checked_for_sharding():
   # flatten concatenates every leaf into one buffer per dtype: its state cannot
   # have the params' layout, sharded or not (it is for many small leaves).
   # chain keeps no buffers of its own: its parts' are checked.
-  not_transforms = {"observe", "plateau_scale", "sweep", "flatten", "chain"}
+  not_transforms = {
+    "observe",
+    "plateau_scale",
+    "has_plateau",
+    "sweep",
+    "flatten",
+    "chain",
+  }
   public = {
     name
     for name in optx.__all__

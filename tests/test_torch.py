@@ -791,3 +791,20 @@ def test_lambda_lr_takes_the_hugging_face_warmup_unchanged():
     u, state = step(jnp.ones(1), state)
     ours.append(-float(u[0]))
   np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"])
+def test_a_parameter_list_is_named_as_a_porting_slip(name):
+  # PyTorch's line, unchanged: it used to fail with "got multiple values for
+  # argument 'lr'" (or as a bad lr without lr=).
+  model = torch.nn.Linear(3, 2)
+  for call in (
+    lambda: getattr(optx.torch, name)(model.parameters(), lr=0.1),
+    lambda: getattr(optx.torch, name)(list(model.parameters())),
+    lambda: getattr(optx.torch, name)([{"params": model.parameters(), "lr": 0.1}]),
+  ):
+    with pytest.raises(
+      TypeError, match=rf"optx\.torch\.{name} takes no parameter list"
+    ):
+      call()
+  assert list(inspect.signature(getattr(optx.torch, name)).parameters)[0] == "lr"

@@ -303,6 +303,14 @@ def observe(
     >>> print(optx.plateau_scale(state))
     0.5
   """
+  if not has_plateau(opt_state):
+    raise ValueError(
+      "optx.observe: the optimizer state holds no plateau, so the measurement"
+      " would change nothing. Give the optimizer one:"
+      " optx.sgd(..., plateau=optx.reduce_on_plateau(...)),"
+      " optx.keras.SGD(..., callbacks=[optx.keras.ReduceLROnPlateau(...)]) or"
+      " optx.torch.SGD(..., plateau=optx.torch.ReduceLROnPlateau(...))"
+    )
   value = _measurement("observe", value)
   if axis_name is not None:
     value = jax.lax.pmean(value, axis_name)
@@ -311,6 +319,19 @@ def observe(
     opt_state,
     is_leaf=_is_plateau,
   )
+
+
+def has_plateau(opt_state: optax.OptState) -> bool:
+  """Whether ``opt_state`` holds a plateau (so that :func:`observe` acts on it).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optx
+    >>> plateau = optx.reduce_on_plateau()
+    >>> print(optx.has_plateau(optx.sgd(0.1, plateau=plateau).init(jnp.zeros(1))))
+    True
+  """
+  return any(map(_is_plateau, jax.tree.leaves(opt_state, is_leaf=_is_plateau)))
 
 
 def plateau_scale(opt_state: optax.OptState) -> jax.Array:

@@ -59,7 +59,8 @@ def make_train(run: Run) -> Callable[..., Any]:
       val_logits = mlp_apply(params, x_val)  # pyright: ignore[reportArgumentType]
       val_loss = cross_entropy(val_logits, y_val)
       # Performance scheduling: one measurement per epoch, inside the scan.
-      opt_state = optx.observe(opt_state, val_loss)
+      if optx.has_plateau(opt_state):
+        opt_state = optx.observe(opt_state, val_loss)
       metrics = {
         "train_loss": loss_fn(params, x_train, y_train),
         "val_loss": val_loss,

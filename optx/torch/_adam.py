@@ -90,6 +90,7 @@ def _adam(
   return common.with_plateau(call, build, lr, plateau)
 
 
+@common.takes_no_parameters
 def Adam(
   lr: base.ScalarOrSchedule = 1e-3,
   betas: Sequence[base.ScalarOrSchedule] = (0.9, 0.999),
@@ -155,6 +156,7 @@ def Adam(
   )
 
 
+@common.takes_no_parameters
 def AdamW(
   lr: base.ScalarOrSchedule = 1e-3,
   betas: Sequence[base.ScalarOrSchedule] = (0.9, 0.999),

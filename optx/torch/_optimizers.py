@@ -38,6 +38,7 @@ class SGDState(NamedTuple):
 CountedSGDState = base.counted(SGDState)
 
 
+@common.takes_no_parameters
 def SGD(
   lr: base.ScalarOrSchedule = 1e-3,
   momentum: base.ScalarOrSchedule = 0.0,
@@ -141,6 +142,7 @@ class AdagradState(NamedTuple):
 CountedAdagradState = base.counted(AdagradState)
 
 
+@common.takes_no_parameters
 def Adagrad(
   lr: base.ScalarOrSchedule = 1e-2,
   lr_decay: base.ScalarOrSchedule = 0.0,
@@ -242,6 +244,7 @@ class RMSpropState(NamedTuple):
 CountedRMSpropState = base.counted(RMSpropState)
 
 
+@common.takes_no_parameters
 def RMSprop(
   lr: base.ScalarOrSchedule = 1e-2,
   alpha: base.ScalarOrSchedule = 0.99,
