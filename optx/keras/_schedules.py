@@ -57,7 +57,9 @@ def ExponentialDecay(
   where :math:`\eta_0` is ``initial_learning_rate``, :math:`r` is
   ``decay_rate``, :math:`s` is ``decay_steps`` and :math:`k` is the step (0 on
   the first update); ``staircase`` floors :math:`k/s`. This is
-  :func:`optx.exponential_schedule`.
+  :func:`optx.exponential_schedule`, computed in Keras's float32 operations
+  (:math:`k/s` rounded once), so that its values are Keras's to the last bit
+  where the book's schedule takes the quotient in integers.
 
   Args:
     initial_learning_rate: :math:`\eta_0`.
@@ -80,9 +82,14 @@ def ExponentialDecay(
     call, "decay_rate", decay_rate, lower=0, lower_open=True, schedule_ok=False
   )
   v.check_bool(call, "staircase", staircase)
-  return core.exponential_schedule(
-    initial_learning_rate, decay_steps, decay_rate, staircase=staircase
-  )
+
+  def schedule(step):
+    p = _step(step) / _f32(decay_steps)  # Keras's float32 ratio, as Keras rounds it
+    if staircase:
+      p = jnp.floor(p)
+    return _f32(initial_learning_rate) * _f32(decay_rate) ** p
+
+  return schedule
 
 
 def InverseTimeDecay(
