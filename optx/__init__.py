@@ -24,6 +24,12 @@ from optx._src.base import Elementwise as Elementwise
 from optx._src.base import ScalarOrSchedule as ScalarOrSchedule
 from optx._src.base import Schedule as Schedule
 from optx._src.base import chain as chain
+from optx._src.early_stopping import EarlyStopping as EarlyStopping
+from optx._src.early_stopping import EarlyStoppingConfig as EarlyStoppingConfig
+from optx._src.early_stopping import EarlyStoppingState as EarlyStoppingState
+from optx._src.early_stopping import early_stopping as early_stopping
+from optx._src.finder import LearningRateFinderResult as LearningRateFinderResult
+from optx._src.finder import find_learning_rate as find_learning_rate
 from optx._src.flatten import FlattenState as FlattenState
 from optx._src.flatten import flatten as flatten
 from optx._src.onecycle import onecycle_momentum_schedule as onecycle_momentum_schedule
@@ -61,8 +67,12 @@ __all__ = (
   "CountedScaleByRssState",
   "CountedScaleByStddevState",
   "CountedTraceState",
+  "EarlyStopping",
+  "EarlyStoppingConfig",
+  "EarlyStoppingState",
   "Elementwise",
   "FlattenState",
+  "LearningRateFinderResult",
   "PlateauConfig",
   "ReduceOnPlateauState",
   "ScalarOrSchedule",
@@ -78,8 +88,10 @@ __all__ = (
   "add_decoupled_weight_decay",
   "adam",
   "chain",
+  "early_stopping",
   "epoch_schedule",
   "exponential_schedule",
+  "find_learning_rate",
   "flatten",
   "has_plateau",
   "keras",
