@@ -421,6 +421,34 @@ def _core() -> list[Factory]:
       {"transforms": optx.scale_by_learning_rate(0.1)},
       {"transforms": Transform(plateau_only=False)},
     ),
+    Factory(
+      "find_learning_rate",
+      optx.find_learning_rate,
+      {
+        "loss_fn": lambda p, batch: jnp.sum((p - batch) ** 2),
+        "params": jnp.zeros(2),
+        "optimizer": optx.sgd,
+        "batches": jnp.ones((3, 2)),
+      },
+      {
+        "loss_fn": Function(),
+        "optimizer": Function(),
+        "min_learning_rate": POSITIVE,
+        "max_learning_rate": POSITIVE,
+        "divisor": POSITIVE,
+      },
+    ),
+    Factory(
+      "early_stopping",
+      optx.early_stopping,
+      {"patience": 3},
+      {
+        "patience": Int(lower=0),
+        "min_delta": NONNEGATIVE,
+        "mode": Choice(("min", "max")),
+        "restore_best_params": Bool(),
+      },
+    ),
   ]
 
 
@@ -513,6 +541,18 @@ CORE_EXTRA = [
       (5, [0.1, 0.01], "boundaries", TypeError),
       ([5, 15], None, "values", TypeError),
       ([5, 15], 0.1, "values", TypeError),
+    ]
+  ],
+  # The finder's range must grow, and its batches share a leading axis.
+  *[
+    ("find_learning_rate", kwargs, arg, ValueError)
+    for kwargs, arg in [
+      ({"min_learning_rate": 1.0, "max_learning_rate": 0.5}, "max_learning_rate"),
+      ({"min_learning_rate": 0.1, "max_learning_rate": 0.1}, "max_learning_rate"),
+      ({"batches": ()}, "batches"),
+      ({"batches": jnp.ones(())}, "batches"),
+      ({"batches": jnp.ones((0, 2))}, "batches"),
+      ({"batches": (jnp.ones((3, 2)), jnp.ones((4, 2)))}, "batches"),
     ]
   ],
 ]
