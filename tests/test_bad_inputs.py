@@ -1007,7 +1007,14 @@ def _public_factories(module, prefix="", seen=None):
 
 
 # Public callables that build nothing from hyperparameters.
-NOT_FACTORIES = {"observe", "plateau_scale", "has_plateau"}
+NOT_FACTORIES = {
+  "observe",
+  "plateau_scale",
+  "has_plateau",
+  "torch.load_state_dict",
+  "torch.optim.state_dict",
+  "torch.optim.scheduler_state_dict",
+}
 
 
 def test_every_public_factory_is_in_the_catalogue():

@@ -37,6 +37,9 @@ from optx.torch.optim import AdamW as AdamW
 from optx.torch.optim import RMSprop as RMSprop
 from optx.torch.optim import RMSpropState as RMSpropState
 from optx.torch.optim import SGDState as SGDState
+from optx.torch.optim import load_state_dict as load_state_dict
+from optx.torch.optim import scheduler_state_dict as scheduler_state_dict
+from optx.torch.optim import state_dict as state_dict
 
 __all__ = (
   "SGD",
@@ -54,6 +57,9 @@ __all__ = (
   "ReduceLROnPlateau",
   "SGDState",
   "StepLR",
+  "load_state_dict",
   "lr_scheduler",
   "optim",
+  "scheduler_state_dict",
+  "state_dict",
 )

@@ -9,6 +9,9 @@ from optx.torch import lr_scheduler as lr_scheduler
 from optx.torch._adam import Adam as Adam
 from optx.torch._adam import AdamState as AdamState
 from optx.torch._adam import AdamW as AdamW
+from optx.torch._checkpoint import load_state_dict as load_state_dict
+from optx.torch._checkpoint import scheduler_state_dict as scheduler_state_dict
+from optx.torch._checkpoint import state_dict as state_dict
 from optx.torch._optimizers import SGD as SGD
 from optx.torch._optimizers import Adagrad as Adagrad
 from optx.torch._optimizers import AdagradState as AdagradState
@@ -26,5 +29,8 @@ __all__ = (
   "RMSprop",
   "RMSpropState",
   "SGDState",
+  "load_state_dict",
   "lr_scheduler",
+  "scheduler_state_dict",
+  "state_dict",
 )
