@@ -1014,6 +1014,8 @@ NOT_FACTORIES = {
   "torch.load_state_dict",
   "torch.optim.state_dict",
   "torch.optim.scheduler_state_dict",
+  "keras.load_variables",
+  "keras.variable_values",
 }
 
 

@@ -18,6 +18,8 @@ from optx.keras import callbacks as callbacks
 from optx.keras import optimizers as optimizers
 from optx.keras import schedules as schedules
 from optx.keras._callbacks import WeightDecayState as WeightDecayState
+from optx.keras._checkpoint import load_variables as load_variables
+from optx.keras._checkpoint import variable_values as variable_values
 from optx.keras.callbacks import LearningRateScheduler as LearningRateScheduler
 from optx.keras.callbacks import (
   LearningRateSchedulerState as LearningRateSchedulerState,
@@ -49,6 +51,8 @@ __all__ = (
   "ScheduledLearningRateState",
   "WeightDecayState",
   "callbacks",
+  "load_variables",
   "optimizers",
   "schedules",
+  "variable_values",
 )
