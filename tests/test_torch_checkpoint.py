@@ -266,6 +266,10 @@ def test_the_plateau_counters_cross_both_ways():
   for key in ("best", "num_bad_epochs", "cooldown_counter", "_last_lr"):
     assert exported[key] == theirs[key], key
   assert theirs["num_bad_epochs"] == 1
+  with pytest.raises(
+    ValueError, match=r"scheduler_state_dict\(lr=\.\.\.\) must be a number"
+  ):
+    optx.torch.scheduler_state_dict(state, fresh.sched.state_dict(), lr=lambda t: 0.05)
 
 
 def test_a_file_is_read_with_weights_only(tmp_path):

@@ -848,6 +848,11 @@ def scheduler_state_dict(
         " state has no plateau"
       )
     _check_plateau(call, plateau.config, template)
+    if base.is_schedule(lr):
+      raise ValueError(
+        f"optx.{call}(lr=...) must be a number with a ReduceLROnPlateau (the rate"
+        " it lowers), got a schedule"
+      )
     start = float(lr) if lr is not None else float(template["_last_lr"][0])
     rate = _lowered(
       call, plateau, start, float(template["min_lrs"][0]), float(template["eps"])
