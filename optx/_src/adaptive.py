@@ -7,6 +7,7 @@ a block is built).
 
 from __future__ import annotations
 
+from typing import Any
 from typing import NamedTuple
 
 import optax
@@ -89,6 +90,16 @@ def scale_by_rss(
   )
 
 
+def _check_average(
+  call: str, decay: Any, eps: Any, initial_scale: Any, eps_placement: Any
+) -> None:
+  """The arguments RMSProp's two blocks share."""
+  v.check_number(call, "decay", decay, lower=0, upper=1)
+  v.check_number(call, "eps", eps, lower=0)
+  v.check_number(call, "initial_scale", initial_scale, lower=0, schedule_ok=False)
+  v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside"])
+
+
 class ScaleByRmsState(NamedTuple):
   """State of :func:`scale_by_rms` with constant ``decay`` and ``eps``."""
 
@@ -135,10 +146,7 @@ def scale_by_rms(
     3.1623
   """
   call = "scale_by_rms"
-  v.check_number(call, "decay", decay, lower=0, upper=1)
-  v.check_number(call, "eps", eps, lower=0)
-  v.check_number(call, "initial_scale", initial_scale, lower=0, schedule_ok=False)
-  v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside"])
+  _check_average(call, decay, eps, initial_scale, eps_placement)
 
   def rule(g, s, *, beta, eps):
     s = beta * s + (1 - beta) * abs2(g)
@@ -203,10 +211,7 @@ def scale_by_stddev(
     2.0000
   """
   call = "scale_by_stddev"
-  v.check_number(call, "decay", decay, lower=0, upper=1)
-  v.check_number(call, "eps", eps, lower=0)
-  v.check_number(call, "initial_scale", initial_scale, lower=0, schedule_ok=False)
-  v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside"])
+  _check_average(call, decay, eps, initial_scale, eps_placement)
 
   def rule(g, a, s, *, beta, eps):
     a = beta * a + (1 - beta) * g

@@ -89,6 +89,18 @@ def is_schedule(value: Any) -> bool:
   return callable(value) and not isinstance(value, (jax.Array, np.ndarray))
 
 
+def one_minus(x: ScalarOrSchedule) -> ScalarOrSchedule:
+  """``1 - x`` as the frameworks compute it from a Python number: in double
+  precision, rounded to float32 once (``1 - 0.999`` is float32's 0.001, where
+  ``1 - float32(0.999)`` is 0.0009999871); for an array or a schedule, in
+  float32."""
+  if isinstance(x, (int, float)):
+    return 1 - x
+  if is_schedule(x):
+    return lambda count: 1 - jnp.asarray(x(count), jnp.float32)  # pyright: ignore[reportCallIssue]
+  return 1 - jnp.asarray(x, jnp.float32)
+
+
 def is_literal_zero(value: Any) -> bool:
   """Whether ``value`` is the Python number 0.
 

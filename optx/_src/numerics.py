@@ -27,6 +27,17 @@ def abs2(g: jax.Array) -> jax.Array:
   return jnp.square(g)
 
 
+def rounded(x: jax.Array) -> jax.Array:
+  """``x`` as computed, rounded to its dtype before any addition that follows.
+
+  XLA's CPU backend fuses a product and the sum it feeds into one fused
+  multiply-add (one rounding); PyTorch's separate ``mul_`` and ``add_`` round
+  twice. The select hides the product from the adder (it gives ``x`` itself,
+  NaN included), so the sum rounds as PyTorch's does.
+  """
+  return jnp.where(x == x, x, jnp.nan)
+
+
 def root(s: jax.Array, eps: jax.Array, placement: EpsPlacement) -> jax.Array:
   r""":math:`\sqrt{s + \varepsilon}` (``"inside"``, the book's) or
   :math:`\sqrt{s} + \varepsilon` (``"outside"``, PyTorch's and Optax's Adam)."""
@@ -43,16 +54,20 @@ def interpolated(m: jax.Array, x: jax.Array, beta: jax.Array) -> jax.Array:
   return m + (1 - beta) * (x - m)
 
 
-def lerp(m: jax.Array, x: jax.Array, beta: jax.Array) -> jax.Array:
-  r"""``torch.lerp(m, x, 1 - β)``: :math:`m + w(x - m)` for :math:`w < 1/2`, else
-  :math:`x - \beta (x - m)`, so that :math:`\beta = 0` gives :math:`x` exactly."""
-  w = 1 - beta
-  return jnp.where(w < 0.5, m + w * (x - m), x - (x - m) * beta)
+def lerp(m: jax.Array, x: jax.Array, w: jax.Array) -> jax.Array:
+  r"""``torch.lerp(m, x, w)``: :math:`m + w(x - m)` for :math:`w < 1/2`, else
+  :math:`x - (x - m)(1 - w)`, so that :math:`w = 1` gives :math:`x` exactly
+  (PyTorch's kernel, whose products XLA fuses into the sums as PyTorch does)."""
+  return jnp.where(w < 0.5, m + w * (x - m), x - (x - m) * (1 - w))
+
+
+def _lerp_average(m: jax.Array, x: jax.Array, beta: jax.Array) -> jax.Array:
+  return lerp(m, x, 1 - beta)
 
 
 MOMENT_FORMS: dict[str, tuple[Average, Average]] = {
   "weighted": (weighted, weighted),
   "interpolated": (interpolated, interpolated),
-  "torch": (lerp, weighted),
+  "torch": (_lerp_average, weighted),
 }
 """The averages of the first and second moments, by ``moment_form``."""

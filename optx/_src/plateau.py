@@ -145,16 +145,7 @@ def reduce_on_plateau(
     -0.0500
   """
   call = "reduce_on_plateau"
-  v.check_number(
-    call,
-    "factor",
-    factor,
-    lower=0,
-    upper=1,
-    lower_open=True,
-    upper_open=True,
-    schedule_ok=False,
-  )
+  v.check_factor(call, "factor", factor)
   v.check_integer(call, "patience", patience, lower=0)
   v.check_number(call, "min_delta", min_delta, lower=0, schedule_ok=False)
   v.check_choice(call, "mode", mode, ["min", "max"])

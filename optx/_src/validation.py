@@ -130,6 +130,20 @@ def check_number(
       )
 
 
+def check_factor(call: str, name: str, value: Any) -> None:
+  """Checks that ``value`` is a number strictly between 0 and 1 (a plateau's factor)."""
+  check_number(
+    call,
+    name,
+    value,
+    lower=0,
+    upper=1,
+    lower_open=True,
+    upper_open=True,
+    schedule_ok=False,
+  )
+
+
 def check_integer(
   call: str, name: str, value: Any, *, lower: int | None = None
 ) -> None:

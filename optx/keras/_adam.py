@@ -122,8 +122,8 @@ def Adam(
       lr=rate,
       b1=beta_1,
       b2=beta_2,
-      one_minus_b1=options.complement(beta_1),
-      one_minus_b2=options.complement(beta_2),
+      one_minus_b1=base.one_minus(beta_1),
+      one_minus_b2=base.one_minus(beta_2),
       eps=epsilon,
     )
     return options.block(

@@ -98,16 +98,7 @@ class ReduceLROnPlateau:
     call = "keras.ReduceLROnPlateau"
     if not isinstance(monitor, str):
       raise TypeError(f"optx.{call}(monitor=...) must be a str, got {monitor!r}")
-    v.check_number(
-      call,
-      "factor",
-      factor,
-      lower=0,
-      upper=1,
-      lower_open=True,
-      upper_open=True,
-      schedule_ok=False,
-    )
+    v.check_factor(call, "factor", factor)
     v.check_integer(call, "patience", patience, lower=0)
     v.check_choice(call, "mode", mode, ["auto", "min", "max"])
     v.check_number(call, "min_delta", min_delta, schedule_ok=False)

@@ -313,7 +313,7 @@ def RMSprop(
       dict(
         lr=rate,
         rho=rho,
-        one_minus_rho=options.complement(rho),
+        one_minus_rho=base.one_minus(rho),
         eps=epsilon,
         mu=momentum,
       ),

@@ -45,17 +45,6 @@ SGD_RATE = _Default(0.01)
 ADAPTIVE_RATE = _Default(0.001)
 
 
-def complement(x: base.ScalarOrSchedule) -> base.ScalarOrSchedule:
-  """Keras's ``1 - x``: for a Python number, in double precision and rounded to
-  float32 once (``1 - 0.999`` is float32's 0.001, where ``1 - float32(0.999)``
-  is 0.0009999871); for an array or a schedule, in float32."""
-  if isinstance(x, (int, float)):
-    return 1 - x
-  if base.is_schedule(x):
-    return lambda count: 1 - jnp.asarray(x(count), jnp.float32)  # pyright: ignore[reportCallIssue]
-  return 1 - jnp.asarray(x, jnp.float32)
-
-
 def with_weight_decay(step: base.Rule) -> base.Rule:
   r"""Keras's weight decay, then ``step``: :math:`w' = (w - w \lambda \eta) + u`.
 

@@ -16,6 +16,7 @@ import optax
 from optx._src import base
 from optx._src import validation as v
 from optx._src.numerics import lerp
+from optx._src.numerics import rounded
 from optx.torch import _common as common
 from optx.torch._onecycle import cycled_momentum
 
@@ -58,27 +59,43 @@ def _adam(
   v.check_bool(call, "decoupled_weight_decay", decoupled)
   b1, b2 = cycled_momentum(lr) or betas[0], betas[1]
 
-  def rule(g, m, s, *s_max, p=None, lr, b1, b2, step_size, bc2_sqrt, eps, lam):
+  def rule(g, m, s, *s_max, p=None, w1, b2, w2, step_size, bc2_sqrt, eps, lam, keep):
     g = common.gradient(g, None if decoupled else p, lam, maximize)
-    m = lerp(m, g, b1)
-    s = b2 * s + (1 - b2) * g * g
+    m = lerp(m, g, w1)  # exp_avg.lerp_(g, 1 − β1)
+    s = rounded(b2 * s) + w2 * g * g  # exp_avg_sq.mul_(β2).addcmul_(g, g, 1 − β2)
     s_max = [jnp.maximum(s_max[0], s)] if amsgrad else []
     u = -step_size * m / (jnp.sqrt(s_max[0] if amsgrad else s) / bc2_sqrt + eps)
-    if decoupled and p is not None:  # θ ← θ(1 − ηλ) before the step
-      u = u - lr * lam * p
+    if decoupled and p is not None:  # param.mul_(1 − ηλ) before the step
+      u = (rounded(p * keep) + u) - p
     return u, m, s, *s_max
 
-  def bias_corrections(t, lr, b1, b2, eps, lam):
+  def bias_corrections(t, lr, b1, w1, b2, w2, eps, lam):
     bc1, bc2 = 1 - b1**t, 1 - b2**t
     return dict(
-      lr=lr, b1=b1, b2=b2, step_size=lr / bc1, bc2_sqrt=jnp.sqrt(bc2), eps=eps, lam=lam
+      w1=w1,
+      b2=b2,
+      w2=w2,
+      step_size=lr / bc1,
+      bc2_sqrt=jnp.sqrt(bc2),
+      eps=eps,
+      lam=lam,
+      keep=1 - lr * lam,
     )
 
   def build(lr):
+    hyperparameters = dict(
+      lr=lr,
+      b1=b1,
+      w1=base.one_minus(b1),
+      b2=b2,
+      w2=base.one_minus(b2),
+      eps=eps,
+      lam=weight_decay,
+    )
     return base.leafwise(
       call,
       rule,
-      dict(lr=lr, b1=b1, b2=b2, eps=eps, lam=weight_decay),
+      hyperparameters,
       counted_state=AdamState,
       buffers=[(0.0, None), (0.0, None), (0.0, None) if amsgrad else None],
       scalars=bias_corrections,

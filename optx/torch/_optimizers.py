@@ -25,6 +25,7 @@ import optax
 from optx._src import base
 from optx._src import validation as v
 from optx._src.numerics import lerp
+from optx._src.numerics import rounded
 from optx.torch import _common as common
 from optx.torch._onecycle import cycled_momentum
 
@@ -105,22 +106,24 @@ def SGD(
   decayed = not base.is_literal_zero(weight_decay)
   damped = buffered and not base.is_literal_zero(dampening)
 
-  def plain(g, p=None, *, lr, mu, tau, lam):
+  def plain(g, p=None, *, lr, mu, undamped, lam):
     return -lr * common.gradient(g, p, lam, maximize)
 
-  def rule(g, b, p=None, *, lr, mu, tau, lam):
+  def rule(g, b, p=None, *, lr, mu, undamped, lam):
     g = common.gradient(g, p, lam, maximize)
-    b = mu * b + (1 - tau) * g
+    b = rounded(mu * b) + undamped * g  # buf.mul_(μ).add_(g, alpha=1 − τ)
     return -lr * (g + mu * b if nesterov else b), b
 
-  def first_undamped(t, lr, mu, tau, lam):  # b = g at first, and without momentum
-    return dict(lr=lr, mu=mu, tau=jnp.where((t == 1) | (mu == 0), 0.0, tau), lam=lam)
+  def first_undamped(t, lr, mu, undamped, lam):  # b = g at first, and without momentum
+    return dict(
+      lr=lr, mu=mu, undamped=jnp.where((t == 1) | (mu == 0), 1.0, undamped), lam=lam
+    )
 
   def build(lr):
     return base.leafwise(
       call,
       rule if buffered else plain,
-      dict(lr=lr, mu=momentum, tau=dampening, lam=weight_decay),
+      dict(lr=lr, mu=momentum, undamped=base.one_minus(dampening), lam=weight_decay),
       state=SGDState,
       counted_state=CountedSGDState,
       buffers=[(0.0, None) if buffered else None],
@@ -306,12 +309,12 @@ def RMSprop(
   momentum = cycled_momentum(lr) or momentum
   buffered = not base.is_literal_zero(momentum)
 
-  def rule(g, s, *ab, p=None, lr, alpha, eps, mu, lam):
+  def rule(g, s, *ab, p=None, lr, alpha, one_minus_alpha, eps, mu, lam):
     g = common.gradient(g, p, lam, maximize)
-    s = alpha * s + (1 - alpha) * g * g
-    a = lerp(ab[0], g, alpha) if centered else None
+    s = rounded(alpha * s) + one_minus_alpha * g * g  # mul_(α).addcmul_(g, g, 1 − α)
+    a = lerp(ab[0], g, one_minus_alpha) if centered else None
     d = jnp.sqrt(s if a is None else s - a * a) + eps
-    b = mu * ab[-1] + g / d if buffered else None
+    b = rounded(mu * ab[-1]) + g / d if buffered else None
     u = -lr * g / d if b is None else -lr * b
     return u, s, *(x for x in (a, b) if x is not None)
 
@@ -319,7 +322,14 @@ def RMSprop(
     return base.leafwise(
       call,
       rule,
-      dict(lr=lr, alpha=alpha, eps=eps, mu=momentum, lam=weight_decay),
+      dict(
+        lr=lr,
+        alpha=alpha,
+        one_minus_alpha=base.one_minus(alpha),
+        eps=eps,
+        mu=momentum,
+        lam=weight_decay,
+      ),
       state=RMSpropState,
       counted_state=CountedRMSpropState,
       buffers=[

@@ -72,16 +72,7 @@ class ReduceLROnPlateau:
   ):
     call = "torch.ReduceLROnPlateau"
     v.check_choice(call, "mode", mode, ["min", "max"])
-    v.check_number(
-      call,
-      "factor",
-      factor,
-      lower=0,
-      upper=1,
-      lower_open=True,
-      upper_open=True,
-      schedule_ok=False,
-    )
+    v.check_factor(call, "factor", factor)
     v.check_integer(call, "patience", patience, lower=0)
     v.check_number(call, "threshold", threshold, lower=0, schedule_ok=False)
     v.check_choice(call, "threshold_mode", threshold_mode, ["rel", "abs"])
