@@ -1002,7 +1002,9 @@ def _public_factories(module, prefix="", seen=None):
     ):
       continue  # states and configs
     if inspect.isfunction(obj) or inspect.isclass(obj):
-      seen.setdefault(id(obj), prefix + name)
+      name = prefix + name
+      if id(obj) not in seen or len(name) < len(seen[id(obj)]):
+        seen[id(obj)] = name
   return set(seen.values())
 
 
