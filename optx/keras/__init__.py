@@ -20,39 +20,15 @@ from optx.keras import schedules as schedules
 from optx.keras._callbacks import WeightDecayState as WeightDecayState
 from optx.keras._checkpoint import load_variables as load_variables
 from optx.keras._checkpoint import variable_values as variable_values
-from optx.keras.callbacks import LearningRateScheduler as LearningRateScheduler
-from optx.keras.callbacks import (
-  LearningRateSchedulerState as LearningRateSchedulerState,
-)
-from optx.keras.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
-from optx.keras.callbacks import (
-  ScheduledLearningRateState as ScheduledLearningRateState,
-)
-from optx.keras.optimizers import SGD as SGD
-from optx.keras.optimizers import Adagrad as Adagrad
-from optx.keras.optimizers import AdagradState as AdagradState
-from optx.keras.optimizers import Adam as Adam
-from optx.keras.optimizers import AdamState as AdamState
-from optx.keras.optimizers import RMSprop as RMSprop
-from optx.keras.optimizers import RMSpropState as RMSpropState
-from optx.keras.optimizers import SGDState as SGDState
+from optx.keras.callbacks import *  # noqa: F403  (the namespace's __all__)
+from optx.keras.optimizers import *  # noqa: F403
 
-__all__ = (
-  "SGD",
-  "Adagrad",
-  "AdagradState",
-  "Adam",
-  "AdamState",
-  "LearningRateScheduler",
-  "LearningRateSchedulerState",
-  "RMSprop",
-  "RMSpropState",
-  "ReduceLROnPlateau",
-  "ScheduledLearningRateState",
+__all__ = [
   "WeightDecayState",
   "callbacks",
   "load_variables",
   "optimizers",
-  "schedules",
   "variable_values",
-)
+]
+__all__ += callbacks.__all__
+__all__ += optimizers.__all__  # its schedules too
