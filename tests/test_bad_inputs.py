@@ -1014,8 +1014,8 @@ NOT_FACTORIES = {
   "plateau_scale",
   "has_plateau",
   "torch.load_state_dict",
-  "torch.optim.state_dict",
-  "torch.optim.scheduler_state_dict",
+  "torch.state_dict",
+  "torch.scheduler_state_dict",
   "keras.load_variables",
   "keras.variable_values",
 }
