@@ -1,4 +1,4 @@
-"""``torch.optim.lr_scheduler``'s closed-form schedulers as step schedules.
+"""The scheduler protocol, and PyTorch's step and lambda schedulers.
 
 A scheduler here takes the base learning rate where PyTorch takes the
 optimizer, and is a function of the step count: ``scheduler(t)`` is the rate
@@ -9,8 +9,10 @@ of update :math:`t + 1` when PyTorch's ``scheduler.step()`` follows every
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,13 +21,54 @@ from jax.typing import ArrayLike
 
 from optx._src import schedules as schedules_lib
 from optx._src import validation as v
+from optx.torch import _twofloat as two
 
 
 class Scheduler:
-  """A step schedule: ``scheduler(count)`` is the learning rate of update count + 1."""
+  """A step schedule: ``scheduler(count)`` is the learning rate of update count + 1.
+
+  Beside the value, a scheduler says what PyTorch's ``scheduler.step()`` does
+  to the optimizer's current rate, which is how PyTorch's ``SequentialLR``
+  and ``ChainedScheduler`` compose schedulers. By default it sets the rate
+  from its base rate alone, as ``LambdaLR``, ``CyclicLR``, ``OneCycleLR`` and
+  ``CosineAnnealingWarmRestarts`` do; :class:`Multiplicative` schedulers
+  multiply it instead, and ``CosineAnnealingLR`` moves it towards ``eta_min``.
+  Rates are pairs of float32 (:mod:`optx.torch._twofloat`) until the value is
+  rounded once to float32.
+  """
 
   def __call__(self, count: ArrayLike) -> jax.Array:
-    raise NotImplementedError
+    return two.value(self._rate(epoch(count)))
+
+  def _rate(self, t: jax.Array) -> two.Pair:
+    """The rate at step ``t`` (an int32 >= 0), as a pair."""
+    return jnp.asarray(self(t), jnp.float32), jnp.zeros((), jnp.float32)
+
+  def _step(self, t: jax.Array, rate: two.Pair) -> two.Pair:
+    """The rate PyTorch's ``step()`` to step ``t`` makes of the optimizer's ``rate``.
+
+    At ``t = 0`` this is the step PyTorch takes when it builds the scheduler.
+    """
+    del rate  # set from the base rate alone
+    return self._rate(t)
+
+  def _entry_rate(self, t: jax.Array, previous: Callable[[], two.Pair]) -> two.Pair:
+    """The rate at local step ``t`` when ``SequentialLR`` enters this at a milestone.
+
+    PyTorch enters it with its closed form at step 0 where it has one, and
+    ``get_lr()`` at step 0 otherwise; ``previous()`` is the optimizer's rate
+    just before. For most schedulers this is :meth:`_rate`.
+    """
+    del previous
+    return self._rate(t)
+
+  def _milestone_error(self) -> str | None:
+    """Why PyTorch's ``SequentialLR`` fails to enter this at a milestone, if it does."""
+    return None
+
+  def _cycled_momentum(self) -> Callable[[jax.Array], jax.Array] | None:
+    """The momentum (or beta1) schedule this scheduler writes, if it cycles one."""
+    return None
 
   def __repr__(self) -> str:
     fields = ", ".join(
@@ -41,7 +84,38 @@ def epoch(count: ArrayLike) -> jax.Array:
   return jnp.maximum(jnp.asarray(count, jnp.int32), 0)
 
 
-class ExponentialLR(Scheduler):
+class Multiplicative(Scheduler):
+  r"""A scheduler whose ``step()`` multiplies the optimizer's current rate.
+
+  By :meth:`_initial` at the step PyTorch takes when it builds the scheduler,
+  then by a factor :math:`f(k)` at each step :math:`k \ge 1`; so its rate is
+  ``lr`` times their product, which the subclasses give in closed form.
+  """
+
+  lr: ArrayLike
+
+  def _initial(self) -> two.Pair:
+    """The factor of the initial step."""
+    return two.ONE
+
+  def _product(self, a: jax.Array, t: jax.Array) -> two.Pair:
+    """The product of the factors of steps ``a + 1`` to ``t`` (1 when ``t <= a``)."""
+    raise NotImplementedError
+
+  def _multiplier(self, t: jax.Array) -> two.Pair:
+    """The rate at step ``t`` over ``lr``."""
+    return two.mul(self._initial(), self._product(jnp.zeros((), jnp.int32), t))
+
+  def _rate(self, t):
+    return two.mul(two.pair(self.lr), self._multiplier(t))
+
+  def _step(self, t, rate):
+    previous = jnp.maximum(t - 1, 0)
+    factor = two.where(t == 0, self._initial(), self._product(previous, t))
+    return two.mul(rate, factor)
+
+
+class ExponentialLR(Multiplicative):
   r"""``torch.optim.lr_scheduler.ExponentialLR``: multiply by ``gamma`` every step.
 
   .. math::
@@ -49,8 +123,10 @@ class ExponentialLR(Scheduler):
 
   where :math:`\eta_0` is ``lr`` (PyTorch's optimizer lr), :math:`\gamma` is
   ``gamma`` and :math:`t` is the step count (PyTorch's ``last_epoch``).
-  PyTorch multiplies recursively in float64; this is the closed form in
-  float32.
+  PyTorch multiplies the rate by :math:`\gamma` at every step, in float64;
+  this is the closed form, from float64 powers :math:`\gamma^{2^i}` kept in
+  pairs of float32, so each value is PyTorch's rounded to float32 at any step
+  (a traced ``gamma`` is float32, and so is its power).
 
   Args:
     lr: :math:`\eta_0` (>= 0), the base learning rate.
@@ -71,12 +147,11 @@ class ExponentialLR(Scheduler):
     v.check_number("torch.ExponentialLR", "gamma", gamma, lower=0, schedule_ok=False)
     self.lr, self.gamma = lr, gamma
 
-  def __call__(self, count):
-    t = epoch(count).astype(jnp.float32)
-    return jnp.asarray(self.lr, jnp.float32) * jnp.asarray(self.gamma, jnp.float32) ** t
+  def _product(self, a, t):
+    return two.power(self.gamma, jnp.maximum(t - a, 0))
 
 
-class StepLR(Scheduler):
+class StepLR(Multiplicative):
   r"""``torch.optim.lr_scheduler.StepLR``: multiply by ``gamma`` every ``step_size`` steps.
 
   .. math::
@@ -106,12 +181,12 @@ class StepLR(Scheduler):
     v.check_number("torch.StepLR", "gamma", gamma, lower=0, schedule_ok=False)
     self.lr, self.step_size, self.gamma = lr, step_size, gamma
 
-  def __call__(self, count):
-    k = (epoch(count) // self.step_size).astype(jnp.float32)
-    return jnp.asarray(self.lr, jnp.float32) * jnp.asarray(self.gamma, jnp.float32) ** k
+  def _product(self, a, t):
+    decays = jnp.maximum(t // self.step_size - a // self.step_size, 0)
+    return two.power(self.gamma, decays)
 
 
-class MultiStepLR(Scheduler):
+class MultiStepLR(Multiplicative):
   r"""``torch.optim.lr_scheduler.MultiStepLR``: multiply by ``gamma`` at each milestone.
 
   .. math::
@@ -140,21 +215,41 @@ class MultiStepLR(Scheduler):
   def __init__(self, lr: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1):
     call = "torch.MultiStepLR"
     v.check_number(call, "lr", lr, lower=0, schedule_ok=False)
-    if isinstance(milestones, (str, bytes)) or not isinstance(
-      milestones, (Sequence, np.ndarray)
-    ):
-      raise TypeError(
-        f"optx.{call}(milestones=...) must be a sequence, got {milestones!r}"
-      )
-    for i, m in enumerate(milestones):
-      v.check_integer(call, f"milestones[{i}]", m, lower=0)
+    check_steps(call, "milestones", milestones)
     v.check_number(call, "gamma", gamma, lower=0, schedule_ok=False)
     self.lr, self.milestones, self.gamma = lr, sorted(int(m) for m in milestones), gamma
 
-  def __call__(self, count):
+  def _passed(self, t):
     bounds = jnp.asarray(self.milestones, jnp.int32)
-    k = jnp.searchsorted(bounds, epoch(count), side="right").astype(jnp.float32)
-    return jnp.asarray(self.lr, jnp.float32) * jnp.asarray(self.gamma, jnp.float32) ** k
+    return jnp.searchsorted(bounds, t, side="right").astype(jnp.int32)
+
+  def _initial(self):
+    return two.power(self.gamma, jnp.asarray(self.milestones.count(0), jnp.int32))
+
+  def _product(self, a, t):
+    return two.power(self.gamma, jnp.maximum(self._passed(t) - self._passed(a), 0))
+
+
+def check_function(call: str, name: str, fn: Any) -> None:
+  """Checks that ``fn`` is callable with one argument, as PyTorch calls it."""
+  if not callable(fn):
+    raise TypeError(f"optx.{call}({name}=...) must be callable, got {fn!r}")
+  try:
+    inspect.signature(fn).bind(0)
+  except TypeError as error:
+    raise TypeError(
+      f"optx.{call}({name}=...) must take one argument (the step), got {fn!r}"
+    ) from error
+  except ValueError:  # no signature (some builtins): PyTorch would try anyway
+    pass
+
+
+def check_steps(call: str, name: str, steps: Any) -> None:
+  """Checks that ``steps`` is a sequence of non-negative int32 integers."""
+  if isinstance(steps, (str, bytes)) or not isinstance(steps, (Sequence, np.ndarray)):
+    raise TypeError(f"optx.{call}({name}=...) must be a sequence, got {steps!r}")
+  for i, m in enumerate(steps):
+    v.check_integer(call, f"{name}[{i}]", m, lower=0)
 
 
 class LambdaLR(Scheduler):
@@ -193,12 +288,10 @@ class LambdaLR(Scheduler):
 
   def __init__(self, lr: ArrayLike, lr_lambda: Callable[[jax.Array], ArrayLike]):
     v.check_number("torch.LambdaLR", "lr", lr, lower=0, schedule_ok=False)
-    if not callable(lr_lambda):
-      raise TypeError(
-        f"optx.torch.LambdaLR(lr_lambda=...) must be callable, got {lr_lambda!r}"
-      )
+    check_function("torch.LambdaLR", "lr_lambda", lr_lambda)
     self.lr, self.lr_lambda = lr, lr_lambda
     self._factor, _ = schedules_lib.python_function("torch.LambdaLR", lr_lambda)
 
-  def __call__(self, count):
-    return jnp.asarray(self.lr, jnp.float32) * self._factor(epoch(count))
+  def _rate(self, t):
+    factor = jnp.asarray(self._factor(t), jnp.float32)
+    return two.mul(two.pair(self.lr), (factor, jnp.zeros((), jnp.float32)))
