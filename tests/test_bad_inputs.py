@@ -820,6 +820,85 @@ def _torch() -> list[Factory]:
         "eps": NONNEGATIVE,
       },
     ),
+    Factory(
+      "torch.ConstantLR",
+      torch.ConstantLR,
+      {"lr": 0.1},
+      {
+        "lr": NONNEGATIVE,
+        "factor": Real(lower=0, upper=1, lower_open=True, schedule_ok=False),
+        "total_iters": Int(lower=0),
+      },
+    ),
+    Factory(
+      "torch.LinearLR",
+      torch.LinearLR,
+      {"lr": 0.1},
+      {
+        "lr": NONNEGATIVE,
+        "start_factor": Real(lower=0, upper=1, lower_open=True, schedule_ok=False),
+        "end_factor": Real(lower=0, upper=1, schedule_ok=False),
+        "total_iters": Int(lower=0),
+      },
+    ),
+    Factory(
+      "torch.PolynomialLR",
+      torch.PolynomialLR,
+      {"lr": 0.1},
+      {"lr": NONNEGATIVE, "total_iters": Int(lower=0), "power": NONNEGATIVE},
+    ),
+    Factory(
+      "torch.CosineAnnealingLR",
+      torch.CosineAnnealingLR,
+      {"lr": 0.1, "T_max": 10},
+      {"lr": NONNEGATIVE, "T_max": Int(lower=1), "eta_min": NONNEGATIVE},
+    ),
+    Factory(
+      "torch.CosineAnnealingWarmRestarts",
+      torch.CosineAnnealingWarmRestarts,
+      {"lr": 0.1, "T_0": 10},
+      {
+        "lr": NONNEGATIVE,
+        "T_0": Int(lower=1),
+        "T_mult": Int(lower=1),
+        "eta_min": NONNEGATIVE,
+      },
+    ),
+    Factory(
+      "torch.CyclicLR",
+      torch.CyclicLR,
+      {"base_lr": 0.01, "max_lr": 0.1},
+      {
+        "base_lr": NONNEGATIVE,
+        "max_lr": NONNEGATIVE,
+        "step_size_up": Int(lower=1),
+        "step_size_down": Int(lower=0, optional=True),
+        "mode": Choice(("triangular", "triangular2", "exp_range")),
+        "gamma": NONNEGATIVE,
+        "scale_mode": Choice(("cycle", "iterations")),
+        "cycle_momentum": Bool(),
+        "base_momentum": Real(lower=0, upper=1, schedule_ok=False),
+        "max_momentum": Real(lower=0, upper=1, schedule_ok=False),
+      },
+    ),
+    Factory(
+      "torch.MultiplicativeLR",
+      torch.MultiplicativeLR,
+      {"lr": 0.1, "lr_lambda": _schedule},
+      {"lr": NONNEGATIVE, "lr_lambda": Function()},
+    ),
+    Factory(
+      "torch.SequentialLR",
+      torch.SequentialLR,
+      {"schedulers": [torch.StepLR(0.1, 2), torch.StepLR(0.1, 3)], "milestones": [5]},
+      {},
+    ),
+    Factory(
+      "torch.ChainedScheduler",
+      torch.ChainedScheduler,
+      {"schedulers": [torch.ConstantLR(0.1), torch.ExponentialLR(0.1, 0.9)]},
+      {},
+    ),
   ]
 
 
@@ -888,6 +967,87 @@ def _torch_extra():
     cases.append(
       ("torch.MultiStepLR", {"lr": 0.1, "milestones": milestones}, arg, error)
     )
+  step, plateau = optx.torch.StepLR(0.1, 2), optx.torch.ReduceLROnPlateau()
+  nested = optx.torch.SequentialLR([step], [])
+  cases += [
+    ("torch.CyclicLR", {"scale_fn": 0.5}, "scale_fn", TypeError),
+    ("torch.CyclicLR", {"scale_fn": "fn"}, "scale_fn", TypeError),
+    ("torch.CyclicLR", {"scale_fn": lambda: 0.5}, "scale_fn", TypeError),
+    ("torch.LambdaLR", {"lr_lambda": lambda: 0.5}, "lr_lambda", TypeError),
+    (  # the cycle must fit in int32
+      "torch.CyclicLR",
+      {"step_size_up": 2**30, "step_size_down": 2**30},
+      "step_size_down",
+      ValueError,
+    ),
+    (  # no momentum to cycle (PyTorch raises too)
+      "torch.Adagrad",
+      {"lr": optx.torch.CyclicLR(0.01, 0.1)},
+      "lr",
+      ValueError,
+    ),
+    ("torch.MultiplicativeLR", {"lr_lambda": lambda: 0.5}, "lr_lambda", TypeError),
+  ]
+  for call in ("torch.SequentialLR", "torch.ChainedScheduler"):
+    more = {"milestones": []} if call == "torch.SequentialLR" else {}
+    for schedulers, error in [
+      ([], ValueError),
+      (None, TypeError),
+      ("StepLR", TypeError),
+      (step, TypeError),
+      ([0.5], TypeError),
+      ([_schedule], TypeError),
+      ([plateau], ValueError),  # needs a metric (PyTorch refuses it too)
+      ([nested], ValueError),  # PyTorch cannot compose a SequentialLR
+      ([step, optx.torch.StepLR(0.2, 2)], ValueError),  # one optimizer, one lr
+    ]:
+      if call == "torch.SequentialLR" and isinstance(schedulers, list):
+        more = {"milestones": [5] * max(len(schedulers) - 1, 0)}
+      cases.append((call, {"schedulers": schedulers, **more}, "schedulers", error))
+  sequential = "torch.SequentialLR"
+  for milestones, error in [
+    ([], ValueError),  # one fewer than the schedulers
+    ([5, 6], ValueError),
+    ([-5], ValueError),
+    ([5.5], TypeError),
+    ([2**31], ValueError),
+    ("5", TypeError),
+    (5, TypeError),
+    (None, TypeError),
+  ]:
+    cases.append((sequential, {"milestones": milestones}, "milestones", error))
+  cases += [
+    (
+      sequential,
+      {"schedulers": [step, step, step], "milestones": [5, 3]},  # decreasing
+      "milestones",
+      ValueError,
+    ),
+    (  # PyTorch's closed form divides by total_iters=0 at the milestone
+      sequential,
+      {"schedulers": [step, optx.torch.LinearLR(0.1, total_iters=0)]},
+      "schedulers",
+      ValueError,
+    ),
+    (
+      sequential,
+      {"schedulers": [step, optx.torch.ChainedScheduler([step])]},
+      "schedulers",
+      ValueError,
+    ),
+    (  # PyTorch's recursion has no closed form
+      "torch.ChainedScheduler",
+      {"schedulers": [step, optx.torch.CosineAnnealingLR(0.1, 10, eta_min=0.01)]},
+      "schedulers",
+      ValueError,
+    ),
+    (
+      "torch.ChainedScheduler",
+      {"schedulers": [step, optx.torch.CosineAnnealingLR(0.1, 10)] * 2},
+      "schedulers",
+      ValueError,
+    ),
+  ]
   return cases
 
 

@@ -22,11 +22,22 @@ name also at ``optx.torch`` itself.
 
 from optx.torch import lr_scheduler as lr_scheduler
 from optx.torch import optim as optim
+from optx.torch.lr_scheduler import ChainedScheduler as ChainedScheduler
+from optx.torch.lr_scheduler import ConstantLR as ConstantLR
+from optx.torch.lr_scheduler import CosineAnnealingLR as CosineAnnealingLR
+from optx.torch.lr_scheduler import (
+  CosineAnnealingWarmRestarts as CosineAnnealingWarmRestarts,
+)
+from optx.torch.lr_scheduler import CyclicLR as CyclicLR
 from optx.torch.lr_scheduler import ExponentialLR as ExponentialLR
 from optx.torch.lr_scheduler import LambdaLR as LambdaLR
+from optx.torch.lr_scheduler import LinearLR as LinearLR
+from optx.torch.lr_scheduler import MultiplicativeLR as MultiplicativeLR
 from optx.torch.lr_scheduler import MultiStepLR as MultiStepLR
 from optx.torch.lr_scheduler import OneCycleLR as OneCycleLR
+from optx.torch.lr_scheduler import PolynomialLR as PolynomialLR
 from optx.torch.lr_scheduler import ReduceLROnPlateau as ReduceLROnPlateau
+from optx.torch.lr_scheduler import SequentialLR as SequentialLR
 from optx.torch.lr_scheduler import StepLR as StepLR
 from optx.torch.optim import SGD as SGD
 from optx.torch.optim import Adagrad as Adagrad
@@ -48,14 +59,23 @@ __all__ = (
   "Adam",
   "AdamState",
   "AdamW",
+  "ChainedScheduler",
+  "ConstantLR",
+  "CosineAnnealingLR",
+  "CosineAnnealingWarmRestarts",
+  "CyclicLR",
   "ExponentialLR",
   "LambdaLR",
+  "LinearLR",
   "MultiStepLR",
+  "MultiplicativeLR",
   "OneCycleLR",
+  "PolynomialLR",
   "RMSprop",
   "RMSpropState",
   "ReduceLROnPlateau",
   "SGDState",
+  "SequentialLR",
   "StepLR",
   "load_state_dict",
   "lr_scheduler",

@@ -195,9 +195,16 @@ class OneCycleLR(Scheduler):
     low = jnp.asarray(self.base_momentum, jnp.float32)
     return self._phased(count, self._momentum_keys, {"h": high, "l": low})
 
+  def _cycled_momentum(self):
+    return self.momentum if self.cycle_momentum else None
+
 
 def cycled_momentum(lr: Any) -> Callable[[jax.Array], jax.Array] | None:
-  """The momentum schedule PyTorch's OneCycleLR imposes when ``lr`` is one."""
-  if isinstance(lr, OneCycleLR) and lr.cycle_momentum:
-    return lr.momentum
+  """The momentum schedule PyTorch's scheduler imposes when ``lr`` is one that cycles it.
+
+  ``OneCycleLR`` and ``CyclicLR`` with ``cycle_momentum=True`` do, and so do
+  ``SequentialLR`` and ``ChainedScheduler`` holding one of them.
+  """
+  if isinstance(lr, Scheduler):
+    return lr._cycled_momentum()
   return None
