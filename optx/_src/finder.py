@@ -148,18 +148,16 @@ def find_learning_rate(
       f" leading axis (one entry per batch), got leading sizes"
       f" {[np.shape(leaf)[:1] for leaf in leaves]}"
     )
-  (steps,) = sizes
-  i = jnp.arange(steps, dtype=jnp.float32)
-  low_rate = jnp.asarray(min_learning_rate, jnp.float32)
-  high_rate = jnp.asarray(max_learning_rate, jnp.float32)
-  rates = low_rate * (high_rate / low_rate) ** (i / jnp.float32(steps))
   factory = _with_learning_rate(optimizer) if is_transform else optimizer
-  losses = _range_test(loss_fn, factory, params, batches, rates)
-  finite = jnp.isfinite(losses)
-  best = jnp.argmin(jnp.where(finite, losses, jnp.inf))
-  turning_point = jnp.where(jnp.any(finite), rates[best], jnp.nan)
-  suggestion = turning_point / jnp.asarray(divisor, jnp.float32)
-  return LearningRateFinderResult(rates, losses, turning_point, suggestion)
+  return _range_test(
+    loss_fn,
+    factory,
+    params,
+    batches,
+    jnp.asarray(min_learning_rate, jnp.float32),
+    jnp.asarray(max_learning_rate, jnp.float32),
+    jnp.asarray(divisor, jnp.float32),
+  )
 
 
 @functools.cache
@@ -174,9 +172,14 @@ def _range_test(
   factory: OptimizerFactory,
   params: optax.Params,
   batches: Any,
-  rates: jax.Array,
-) -> jax.Array:
-  """The losses of one pass, update ``i`` with ``factory(rates[i])``."""
+  low: jax.Array,
+  high: jax.Array,
+  divisor: jax.Array,
+) -> LearningRateFinderResult:
+  """One pass, update ``i`` with ``factory(rates[i])``; the rule on its losses."""
+  steps = jax.tree.leaves(batches)[0].shape[0]
+  i = jnp.arange(steps, dtype=jnp.float32)
+  rates = low * (high / low) ** (i / jnp.float32(steps))
   state = factory(rates[0]).init(params)
 
   def step(carry, inputs):
@@ -187,4 +190,8 @@ def _range_test(
     return (optax.apply_updates(params, updates), state), loss
 
   _, losses = jax.lax.scan(step, (params, state), (rates, batches))
-  return jnp.asarray(losses, jnp.float32)
+  losses = jnp.asarray(losses, jnp.float32)
+  finite = jnp.isfinite(losses)
+  best = jnp.argmin(jnp.where(finite, losses, jnp.inf))
+  turning_point = jnp.where(jnp.any(finite), rates[best], jnp.nan)
+  return LearningRateFinderResult(rates, losses, turning_point, turning_point / divisor)
