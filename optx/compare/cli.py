@@ -7,6 +7,7 @@ the run starts.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import json
 import math
@@ -21,26 +22,37 @@ import jax
 import optax
 
 import optx
+from optx.compare.against import FRAMEWORKS
+from optx.compare.against import MissingFramework
+from optx.compare.against import run_against
+from optx.compare.data import batch_order
 from optx.compare.data import epoch_plan
 from optx.compare.data import load_digits
 from optx.compare.extras import REPORT_EXTRA
 from optx.compare.extras import require
+from optx.compare.finder import run_finder
+from optx.compare.report import format_notes
 from optx.compare.report import format_table
+from optx.compare.report import plot_finder
 from optx.compare.report import plot_learning_curves
 from optx.compare.report import plot_learning_rates
 from optx.compare.report import write_csv
+from optx.compare.runs import MOMENTUM_FAMILY
 from optx.compare.runs import OPTIMIZERS
 from optx.compare.runs import SCHEDULES
 from optx.compare.runs import Config
+from optx.compare.runs import Run
+from optx.compare.runs import UsageError
 from optx.compare.runs import build_runs
+from optx.compare.train import finish_shared
 from optx.compare.train import run_one
+from optx.compare.train import start_shared
 
-QUICK = {"epochs": 8}
-"""What ``--quick`` changes: a smoke test well under a minute on 2 CPU cores."""
-
-
-class UsageError(ValueError):
-  """A configuration that cannot run; ``main`` reports it as a usage error."""
+QUICK = {"epochs": 15, "shared": True, "optimizers": ("sgd", "momentum")}
+"""What ``--quick`` changes: 15 epochs; the runs that are momentum
+optimization (SGD, momentum and the five schedules) trained side by side as
+one vmapped program instead of seven; of the optimizers, SGD and momentum
+unless ``--optimizers`` names others (each of those is a compile of its own)."""
 
 
 def run_comparison(
@@ -52,7 +64,10 @@ def run_comparison(
 ) -> dict[str, Any]:
   """Trains every selected run, prints the table and writes the report folder.
 
-  Returns the JSON document written to ``out / "results.json"``.
+  With 1cycle selected and no ``config.onecycle_max``, the learning-rate
+  finder runs first and its suggestion becomes 1cycle's peak (recorded as
+  ``config.onecycle_max`` in the document). Returns the JSON document
+  written to ``out / "results.json"``.
   """
   tqdm = require("tqdm").tqdm
   if out is not None:
@@ -62,7 +77,7 @@ def run_comparison(
   try:
     steps_per_epoch, full_epochs, remainder = epoch_plan(config, n_train)
     total_steps = steps_per_epoch * full_epochs + remainder
-    runs = build_runs(config, total_steps)
+    build_runs(config, total_steps, onecycle_max=1.0)  # checks the settings early
   except ValueError as error:
     raise UsageError(str(error)) from error
   sizes = "-".join(str(s) for s in (data.x_train.shape[1], *config.hidden, 10))
@@ -74,20 +89,44 @@ def run_comparison(
   echo(
     f"optx {optx.__version__} comparison on {title}; jax {jax.__version__} on {jax.devices()[0].platform}"
   )
-  results = []
-  bar = tqdm(
-    runs,
-    desc="training",
-    unit="run",
-    delay=2.0,
-    disable=None if progress else True,
-    file=sys.stderr,
-  )
-  for run in bar:
-    bar.set_postfix_str(run.name)
-    results.append(run_one(run, config, data))
-  bar.close()
+  batches = batch_order(config, n_train)
+  by_name: dict[str, dict[str, Any]] = {}
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    # The shared program compiles on the pool while the finder runs here.
+    shared = None
+    if config.shared and any(
+      n in MOMENTUM_FAMILY for n in (*config.optimizers, *config.schedules)
+    ):
+      shared = start_shared(config, data, batches, total_steps, pool)
+    finder = None
+    if "onecycle" in config.schedules and config.onecycle_max is None:
+      finder = run_finder(config, data, batches[0] if full_epochs else batches[1][None])
+      config = dataclasses.replace(config, onecycle_max=finder["suggestion"])
+    runs = build_runs(config, total_steps)
+    programs: list[list[Run]] = (
+      [[r for r in runs if r.name in MOMENTUM_FAMILY]] if shared else []
+    )
+    programs += [[r] for r in runs if not (shared and r.name in MOMENTUM_FAMILY)]
+    bar = tqdm(
+      programs,
+      desc="training",
+      unit="program",
+      delay=2.0,
+      disable=None if progress else True,
+      file=sys.stderr,
+    )
+    for group in bar:
+      bar.set_postfix_str(",".join(r.name for r in group))
+      if shared is not None and group[0].name in MOMENTUM_FAMILY:
+        outcomes = finish_shared(shared, group, config.onecycle_max or 0.0)
+      else:
+        outcomes = [run_one(group[0], config, data, batches)]
+      by_name.update((o["name"], o) for o in outcomes)
+    bar.close()
+  results = [by_name[r.name] for r in runs]
   echo(format_table(results))
+  for note in format_notes(results, finder):
+    echo(note)
   document = {
     "config": dataclasses.asdict(config),
     "dataset": {
@@ -105,6 +144,7 @@ def run_comparison(
       "python": platform.python_version(),
       "device": str(jax.devices()[0]),
     },
+    "finder": finder,
     "runs": results,
   }
   if out is not None:
@@ -114,11 +154,14 @@ def run_comparison(
     )
     write_csv(out / "results.csv", results)
     written = ["results.json", "results.csv"]
-    plot_learning_curves(out / "learning_curves.png", results, title)
+    plot_learning_curves(out / "learning_curves.png", results, title, steps_per_epoch)
     written.append("learning_curves.png")
     if any(r["kind"] == "schedule" for r in results):
       plot_learning_rates(out / "learning_rates.png", results, steps_per_epoch)
       written.append("learning_rates.png")
+    if finder is not None:
+      plot_finder(out / "lr_finder.png", finder)
+      written.append("lr_finder.png")
     echo(f"wrote {', '.join(written)} to {out}/")
   return document
 
@@ -185,9 +228,10 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument(
     "--optimizers",
     type=_names("optimizer", OPTIMIZERS),
-    default=OPTIMIZERS,
+    default=None,
     metavar="NAMES",
-    help=f"comma-separated, from {','.join(OPTIMIZERS)}; 'all' or 'none' (default all)",
+    help=f"comma-separated, from {','.join(OPTIMIZERS)}; 'all' or 'none'"
+    f" (default all; --quick: {','.join(QUICK['optimizers'])})",
   )
   p.add_argument(
     "--schedules",
@@ -228,6 +272,15 @@ def parser() -> argparse.ArgumentParser:
     "--no-report", action="store_true", help="print the table only; write no files"
   )
   p.add_argument("--no-progress", action="store_true", help="no progress bar")
+  p.add_argument(
+    "--against",
+    choices=FRAMEWORKS,
+    metavar="FRAMEWORK",
+    help="train the book's optimizers and performance scheduling in the real"
+    " framework (keras: Keras 3 on the JAX backend; torch: PyTorch) and in its"
+    " optx flavor from the same weights and minibatches; overlay the curves"
+    " and print the largest differences",
+  )
   return p
 
 
@@ -235,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   """Runs ``python -m optx`` with ``argv``; returns the exit status."""
   p = parser()
   args = p.parse_args(argv)
+  if args.optimizers is None:
+    args.optimizers = QUICK["optimizers"] if args.quick else OPTIMIZERS
   if not args.optimizers and not args.schedules:
     p.error("nothing to run: --optimizers and --schedules are both empty")
   if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
@@ -242,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   epochs = args.epochs or (QUICK["epochs"] if args.quick else Config.epochs)
   config = Config(
     epochs=epochs,
+    shared=bool(args.quick and QUICK["shared"]),
     steps=args.steps,
     batch_size=args.batch_size,
     learning_rate=args.learning_rate,
@@ -249,10 +305,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     optimizers=args.optimizers,
     schedules=args.schedules,
   )
+  out = None if args.no_report else args.out
   try:
-    run_comparison(
-      config, None if args.no_report else args.out, progress=not args.no_progress
-    )
+    if args.against:
+      try:
+        run_against(args.against, config, out)
+      except MissingFramework as missing:
+        print(missing, file=sys.stderr)
+        return 1
+    else:
+      run_comparison(config, out, progress=not args.no_progress)
   except UsageError as error:
     p.error(str(error))
   return 0
