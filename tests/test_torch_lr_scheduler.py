@@ -968,3 +968,19 @@ def test_learning_rates_stay_traceable():
     got = jax.jit(jax.vmap(lambda lr, make=make: make(lr)(7)))(lrs)
     want = [float(make(float(lr))(7)) for lr in lrs]
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+
+
+def test_powers_at_their_limits():
+  """gamma = 0 is 0 from the first decay on, gamma > 1 overflows to inf (not NaN)."""
+  steps = jnp.asarray([0, 1, 10, 200, 300, INT32_MAX], jnp.int32)
+  growing = _ours(X.ExponentialLR(0.1, 1.5), steps)
+  np.testing.assert_allclose(
+    growing[:4], [0.1 * 1.5**t for t in (0, 1, 10, 200)], rtol=2e-7
+  )
+  assert np.all(np.isposinf(growing[4:]))
+  np.testing.assert_array_equal(
+    _ours(X.ExponentialLR(0.1, 0.0), steps), np.float32([0.1, 0, 0, 0, 0, 0])
+  )
+  np.testing.assert_array_equal(
+    _ours(X.ExponentialLR(0.1, 1.0), steps), np.float32([0.1] * 6)
+  )

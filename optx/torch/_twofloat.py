@@ -75,7 +75,8 @@ def pair(value: Any) -> Pair:
   number = v.concrete(value)
   if number is None:
     return jnp.asarray(value, _F32), jnp.zeros((), _F32)
-  hi = np.float32(number)
+  with np.errstate(over="ignore"):  # beyond float32: inf, as PyTorch's float32 cast
+    hi = np.float32(number)
   lo = np.float32(number - float(hi)) if math.isfinite(hi) else np.float32(0.0)
   return jnp.asarray(hi), jnp.asarray(lo)
 
