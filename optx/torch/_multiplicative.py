@@ -76,9 +76,7 @@ class _Products:
 
   def __call__(self, a: jax.Array, t: jax.Array) -> two.Pair:
     def host(a, t):
-      product = self.between(int(a), int(t))
-      hi = np.float32(product)
-      lo = np.float32(product - float(hi)) if np.isfinite(hi) else np.float32(0.0)
+      hi, lo = two.split64(self.between(int(a), int(t)))
       return np.asarray([hi, lo], np.float32)
 
     out = jax.ShapeDtypeStruct((2,), jnp.float32)

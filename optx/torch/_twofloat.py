@@ -70,14 +70,20 @@ def _fast_two_sum(a: jax.Array, b: jax.Array) -> Pair:
   return s, jnp.where(jnp.isfinite(s), e, zero)
 
 
+def split64(number: float) -> tuple[np.float32, np.float32]:
+  """A float64 as the float32 nearest it and the float32 nearest the rest."""
+  with np.errstate(over="ignore"):  # beyond float32: inf, as PyTorch's float32 cast
+    hi = np.float32(number)
+  lo = np.float32(number - float(hi)) if math.isfinite(hi) else np.float32(0.0)
+  return hi, lo
+
+
 def pair(value: Any) -> Pair:
   """A number as a pair: a Python float to 44 bits; a traced value as float32."""
   number = v.concrete(value)
   if number is None:
     return jnp.asarray(value, _F32), jnp.zeros((), _F32)
-  with np.errstate(over="ignore"):  # beyond float32: inf, as PyTorch's float32 cast
-    hi = np.float32(number)
-  lo = np.float32(number - float(hi)) if math.isfinite(hi) else np.float32(0.0)
+  hi, lo = split64(number)
   return jnp.asarray(hi), jnp.asarray(lo)
 
 
