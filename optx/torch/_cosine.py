@@ -75,9 +75,10 @@ class CosineAnnealingLR(Scheduler):
   is what this computes. It differs when another scheduler changes the rate
   as well: :class:`SequentialLR` and :class:`ChainedScheduler` replay the
   recursion. Near the minimum with ``eta_min=0``, PyTorch's own float64
-  :math:`1 + \cos` has an absolute error of 1e-16, which exceeds float32's
-  resolution of the rate once it is below about 1e-9 times ``lr`` (the last
-  step or two of a ``T_max`` above 5e4); the value here is the exact one.
+  :math:`1 + \cos` is off by up to 1e-16, which exceeds float32's
+  resolution of the rate once it is below about 1e-10 times ``lr`` (the last
+  few steps of a ``T_max`` above about 1e5; at ``T_max = 1e6``, 52 float32
+  roundings at step :math:`T - 1`); the value here is the exact one.
 
   Args:
     lr: :math:`\eta_0` (>= 0).
