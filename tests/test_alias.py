@@ -2,13 +2,14 @@
 
 Every run goes over a nested pytree for 120 updates with a *changing* learning
 rate, and where the optimizer has one, a scheduled momentum or beta1. The
-oracles below are written from the seed's equations, in float64.
+oracles (``oracles.py``) are the seed's equations, in float64.
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import oracles
 import pytest
 
 import optx
@@ -85,8 +86,7 @@ def assert_close(actual, expected, rtol=2e-5):
 
 def test_momentum_matches_seed_equations():
   def leaf(t, theta, g, m):
-    m = beta_np(t) * m - lr_np(t) * g
-    return theta + m, m
+    return oracles.momentum(theta, g, m, lr=lr_np(t), beta=beta_np(t))
 
   params, grads = _params(), _grads()
   actual = run_optx(optx.momentum(lr_jnp, beta_jnp), params, grads)
@@ -97,7 +97,7 @@ def test_sgd_routes_to_plain_descent_and_momentum():
   params, grads = _params(), _grads()
 
   def plain(t, theta, g):
-    return (theta - lr_np(t) * g,)
+    return oracles.sgd(theta, g, lr=lr_np(t))
 
   assert_close(
     run_optx(optx.sgd(lr_jnp), params, grads), run_numpy(plain, params, grads, 0)
@@ -135,8 +135,7 @@ def test_momentum_differs_from_optax_sgd_under_changing_lr_only():
 
 def test_nesterov_update_rule():
   def leaf(t, theta, g, m):
-    m = beta_np(t) * m - lr_np(t) * g
-    return theta + beta_np(t) * m - lr_np(t) * g, m
+    return oracles.momentum(theta, g, m, lr=lr_np(t), beta=beta_np(t), nesterov=True)
 
   params, grads = _params(), _grads()
   assert_close(
@@ -175,8 +174,8 @@ def test_nesterov_reformulation_is_the_seed_look_ahead():
 
 def test_adagrad_matches_seed_equations():
   def leaf(t, theta, g, s):
-    s = (s if t else s + 0.1) + g * g
-    return theta - lr_np(t) * g / np.sqrt(s + 1e-7), s
+    s = s if t else s + 0.1  # the accumulator starts at 0.1
+    return oracles.adagrad(theta, g, s, t=t + 1, lr=lr_np(t), eps=1e-7)
 
   params, grads = _params(), _grads()
   assert_close(
@@ -185,14 +184,13 @@ def test_adagrad_matches_seed_equations():
 
 
 def test_rmsprop_matches_seed_equations():
-  def leaf(t, theta, g, s):
-    s = 0.9 * s + 0.1 * g * g
-    return theta - lr_np(t) * g / np.sqrt(s + 1e-7), s
+  def leaf(t, theta, g, s, a, b):
+    return oracles.rmsprop(theta, g, s, a, b, lr=lr_np(t), rho=0.9, eps=1e-7)
 
   params, grads = _params(), _grads()
   assert_close(
     run_optx(optx.rmsprop(lr_jnp), params, grads),
-    run_numpy(leaf, params, grads, 1),
+    run_numpy(leaf, params, grads, 3),
     rtol=5e-5,
   )
 
@@ -200,11 +198,19 @@ def test_rmsprop_matches_seed_equations():
 def test_rmsprop_centered_with_momentum():
   """Centered denominator and Keras's momentum with the learning rate inside the buffer."""
 
-  def leaf(t, theta, g, a, s, b):
-    a = 0.8 * a + 0.2 * g
-    s = 0.8 * s + 0.2 * g * g
-    b = beta_np(t) * b + lr_np(t) * g / np.sqrt(s - a * a + 1e-3)
-    return theta - b, a, s, b
+  def leaf(t, theta, g, s, a, b):
+    return oracles.rmsprop(
+      theta,
+      g,
+      s,
+      a,
+      b,
+      lr=lr_np(t),
+      rho=0.8,
+      eps=1e-3,
+      centered=True,
+      momentum=beta_np(t),
+    )
 
   params, grads = _params(), _grads()
   tx = optx.rmsprop(lr_jnp, decay=0.8, eps=1e-3, centered=True, momentum=beta_jnp)
@@ -215,13 +221,19 @@ def test_rmsprop_centered_with_momentum():
 
 def _adam_leaf(amsgrad):
   def leaf(t, theta, g, m, s, s_max):
-    b1, b2, k = beta_np(t), 0.99, t + 1
-    m = b1 * m + (1 - b1) * g  # the seed's m is the negative of this one
-    s = b2 * s + (1 - b2) * g * g
-    s_max = np.maximum(s_max, s) if amsgrad else s
-    m_hat = m / (1 - b1**k)
-    s_hat = s_max / (1 - b2**k)
-    return theta - lr_np(t) * m_hat / np.sqrt(s_hat + 1e-7), m, s, s_max
+    return oracles.adam(
+      theta,
+      g,
+      m,
+      s,
+      s_max,
+      t=t + 1,
+      lr=lr_np(t),
+      b1=beta_np(t),
+      b2=0.99,
+      eps=1e-7,
+      amsgrad=amsgrad,
+    )
 
   return leaf
 
@@ -274,8 +286,7 @@ def test_plateau_lowers_the_rate_inside_the_momentum_buffer():
   assert float(optx.plateau_scale(state)) == 0.5
 
   def leaf(t, theta, g, m):
-    m = 0.9 * m - 0.025 * g
-    return theta + m, m
+    return oracles.momentum(theta, g, m, lr=0.025, beta=0.9)
 
   p = params
   for t in range(STEPS):

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import optax
+import oracles
 import pytest
 
 import optx
@@ -585,17 +586,10 @@ def test_reduce_lr_on_plateau_reaches_the_min_lr_floor():
   )
 
 
-def exponential_decay_fn(epoch):  # the seed's, verbatim
-  return 0.05 * 0.1 ** (epoch / 20)
-
-
-def piecewise_constant_fn(epoch):  # the seed's, with Python branches
-  if epoch < 5:
-    return 0.01
-  elif epoch < 15:
-    return 0.005
-  else:
-    return 0.001
+# The book's exponential_decay(lr0, s) factory, and its piecewise function with
+# Python branches.
+exponential_decay_fn = oracles.exponential_decay(lr0=0.05, s=20)
+piecewise_constant_fn = oracles.piecewise_constant_fn
 
 
 def multiplicative_fn(epoch, lr):  # the two-argument form

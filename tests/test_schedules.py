@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import oracles
 import pytest
 
 import optx
@@ -57,45 +58,15 @@ def test_exponential_schedule(staircase):
 
 
 def test_piecewise_constant_new_value_applies_at_the_boundary():
-  """The seed's ``if epoch < 5 ... elif epoch < 15``: at the boundary, the new value."""
-
-  def seed_fn(epoch):
-    if epoch < 5:
-      return 0.01
-    elif epoch < 15:
-      return 0.005
-    else:
-      return 0.001
-
+  """The book's ``if epoch < 5 ... elif epoch < 15``: at the boundary, the new value."""
   t = np.arange(0, 25)
   schedule = optx.piecewise_constant_schedule([5, 15], [0.01, 0.005, 0.001])
-  np.testing.assert_allclose(evaluate(schedule, t), [seed_fn(e) for e in t], rtol=1e-7)
+  np.testing.assert_allclose(
+    evaluate(schedule, t), [oracles.piecewise_constant_fn(e) for e in t], rtol=1e-7
+  )
   assert float(schedule(4)) == pytest.approx(0.01)
   assert float(schedule(5)) == pytest.approx(0.005)
   assert float(schedule(15)) == pytest.approx(0.001)
-
-
-def geron_one_cycle(
-  iterations, max_rate, start_rate=None, last_iterations=None, last_rate=None
-):
-  """The notebook's ``OneCycleScheduler`` callback, replayed batch by batch."""
-  start_rate = start_rate or max_rate / 10
-  last_iterations = last_iterations or iterations // 10 + 1
-  half = (iterations - last_iterations) // 2
-  last_rate = last_rate or start_rate / 1000
-
-  def interp(i, i1, i2, r1, r2):
-    return (r2 - r1) * (i - i1) / (i2 - i1) + r1
-
-  rates = []
-  for i in range(iterations):
-    if i < half:
-      rates.append(interp(i, 0, half, start_rate, max_rate))
-    elif i < 2 * half:
-      rates.append(interp(i, half, 2 * half, max_rate, start_rate))
-    else:
-      rates.append(interp(i, 2 * half, iterations, start_rate, last_rate))
-  return np.array(rates)
 
 
 def test_onecycle_matches_the_seed_notebook():
@@ -108,7 +79,7 @@ def test_onecycle_matches_the_seed_notebook():
     (97, {}),
     (250, {"start_value": 0.05, "end_value": 1e-5, "final_steps": 30}),
   ]:
-    expected = geron_one_cycle(
+    expected = oracles.geron_one_cycle(
       total,
       0.4,
       kwargs.get("start_value"),
@@ -146,14 +117,10 @@ def test_onecycle_momentum_mirrors_the_rate():
 
 
 def test_epoch_schedule_runs_the_seed_functions():
-  def exponential_decay(lr0, s):
-    def exponential_decay_fn(epoch):
-      return lr0 * 0.1 ** (epoch / s)
-
-    return exponential_decay_fn
-
   steps = np.arange(0, 4000, 37)
-  schedule = optx.epoch_schedule(exponential_decay(lr0=0.01, s=20), steps_per_epoch=100)
+  schedule = optx.epoch_schedule(
+    oracles.exponential_decay(lr0=0.01, s=20), steps_per_epoch=100
+  )
   np.testing.assert_allclose(
     evaluate(schedule, steps), 0.01 * 0.1 ** ((steps // 100) / 20), rtol=2e-6
   )
@@ -206,14 +173,7 @@ def test_epoch_functions_see_pythons_arithmetic():
 
 
 def test_epoch_schedule_takes_the_books_branching_function_unchanged():
-  def piecewise_constant_fn(epoch):  # the book's, verbatim
-    if epoch < 5:
-      return 0.01
-    elif epoch < 15:
-      return 0.005
-    else:
-      return 0.001
-
+  piecewise_constant_fn = oracles.piecewise_constant_fn  # the book's, verbatim
   schedule = optx.epoch_schedule(piecewise_constant_fn, steps_per_epoch=10)
   steps = np.arange(0, 200, 7)
   ours = np.asarray(jax.jit(jax.vmap(schedule))(jnp.asarray(steps, jnp.int32)))
