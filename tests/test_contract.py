@@ -1,50 +1,65 @@
-"""The contract every optx optimizer keeps, driven by one registry."""
+"""The contract every optx optimizer keeps, driven by the one registry (``registry.py``)."""
+
+import inspect
 
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import oracles
 import pytest
+import registry
 
 import optx
+import optx.keras
+import optx.torch
 
-# The optimizers under test: name -> factory of the learning rate.
-REGISTRY = {
-  "sgd": lambda lr: optx.sgd(lr),
-  "momentum": lambda lr: optx.momentum(lr, 0.9),
-  "nesterov": lambda lr: optx.nesterov(lr, 0.9),
-  "momentum_scheduled": lambda lr: optx.momentum(
-    lr, optx.onecycle_momentum_schedule(400)
-  ),
-  "adagrad": lambda lr: optx.adagrad(lr),
-  "rmsprop": lambda lr: optx.rmsprop(lr),
-  "rmsprop_centered_momentum": lambda lr: optx.rmsprop(lr, centered=True, momentum=0.5),
-  "adam": lambda lr: optx.adam(lr),
-  "adam_amsgrad": lambda lr: optx.adam(lr, amsgrad=True),
-  "adam_plateau": lambda lr: optx.adam(lr, plateau=optx.reduce_on_plateau()),
-  "keras_sgd": lambda lr: optx.keras.SGD(
-    lr, momentum=0.9, weight_decay=1e-4, clipnorm=10.0
-  ),
-  "keras_rmsprop": lambda lr: optx.keras.RMSprop(lr, momentum=0.5, centered=True),
-  "keras_adam": lambda lr: optx.keras.Adam(lr, amsgrad=True, global_clipnorm=10.0),
-  "torch_sgd": lambda lr: optx.torch.SGD(
-    lr, momentum=0.9, dampening=0.1, weight_decay=1e-4
-  ),
-  "torch_adagrad": lambda lr: optx.torch.Adagrad(lr, lr_decay=1e-3),
-  "torch_adamw": lambda lr: optx.torch.AdamW(lr, amsgrad=True),
-}
-NAMES = sorted(REGISTRY)
-# Learning rates that converge on the nested quadratic (the adaptive methods take bigger ones).
-QUADRATIC_LR = {
-  "adagrad": 0.2,
-  "adam": 0.05,
-  "adam_amsgrad": 0.05,
-  "adam_plateau": 0.05,
-  "keras_adam": 0.05,
-  "torch_adagrad": 0.2,
-  "torch_adamw": 0.05,
-}
+NAMES = registry.names()
+
+
+def case(name):
+  return registry.OPTIMIZERS[name]
+
+
+def _public_optimizer_factories(module, prefix, found):
+  """``module``'s public optimizer factories and its namespaces', each under one name.
+
+  An optimizer factory is a public function whose first parameter is the
+  learning rate (``learning_rate``, ``lr``); building blocks (``scale_by_*``)
+  and wrappers (``flatten``, ``sweep``, ``chain``) take other things first,
+  schedules return no transformation, and schedulers and callbacks are classes.
+  """
+  for name in module.__all__:
+    obj = getattr(module, name)
+    if inspect.ismodule(obj):
+      if obj.__name__.startswith(module.__name__ + "."):
+        _public_optimizer_factories(obj, f"{prefix}{name}.", found)
+      continue
+    if not inspect.isfunction(obj) or name.startswith("scale_by_"):
+      continue
+    first = next(iter(inspect.signature(obj).parameters), None)
+    if first in ("learning_rate", "lr"):
+      # Reached through several namespaces: named by the shortest path.
+      found[obj] = min(found.get(obj, prefix + name), prefix + name, key=len)
+  return found
+
+
+def test_every_public_optimizer_is_registered():
+  found = {}
+  for module, prefix in ((optx, ""), (optx.keras, "keras."), (optx.torch, "torch.")):
+    _public_optimizer_factories(module, prefix, found)
+  for factory, name in found.items():
+    # The definition above finds optimizers: each returns a transformation.
+    assert isinstance(factory(0.01), optax.GradientTransformation), name
+  registered = {optimizer.factory for optimizer in registry.OPTIMIZERS.values()}
+  missing = sorted(name for factory, name in found.items() if factory not in registered)
+  assert missing == [], f"add {missing} to tests/registry.py"
+  # Every entry's name starts with its factory's public name.
+  for optimizer in registry.OPTIMIZERS.values():
+    call = found[optimizer.factory]
+    assert optimizer.name == call or optimizer.name.startswith(call + "_"), optimizer
+  assert {"sgd", "adam", "keras.Adam", "torch.AdamW"} <= set(found.values())
 
 
 def nested_params(dtype=jnp.float32):
@@ -82,32 +97,15 @@ def train(tx, loss, params, steps):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_converges_on_a_nested_quadratic(name):
-  tx = REGISTRY[name](QUADRATIC_LR.get(name, 0.01))
+  tx = case(name).make(case(name).quadratic_lr)
   params = nested_params()
   final = train(tx, quadratic, params, 400)
   assert float(quadratic(final)) < 1e-2 * float(quadratic(params))
 
 
-ROSENBROCK_LR = {
-  "sgd": 1e-3,
-  "momentum": 1e-4,
-  "nesterov": 1e-4,
-  "momentum_scheduled": 1e-4,
-  "adagrad": 0.04,
-  "adam": 0.01,
-  "adam_amsgrad": 0.01,
-  "adam_plateau": 0.01,
-  "keras_sgd": 1e-4,
-  "keras_adam": 0.01,
-  "torch_sgd": 1e-4,
-  "torch_adagrad": 0.04,
-  "torch_adamw": 0.01,
-}
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_makes_progress_on_rosenbrock(name):
-  tx = REGISTRY[name](ROSENBROCK_LR.get(name, 2e-3))
+  tx = case(name).make(case(name).rosenbrock_lr)
   params = {"x": jnp.asarray(-1.2), "y": jnp.asarray(1.0)}
   final = train(tx, rosenbrock, params, 2000)
   assert float(rosenbrock(final)) < 0.25 * float(rosenbrock(params))
@@ -124,7 +122,7 @@ def _updates_twice(tx, update, params):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_jit_equals_eager(name):
-  tx = REGISTRY[name](0.01)
+  tx = case(name).make(0.01)
   eager = _updates_twice(tx, tx.update, nested_params())
   jitted = _updates_twice(tx, jax.jit(tx.update), nested_params())
   chex.assert_trees_all_close(eager, jitted, rtol=1e-6, atol=1e-7)
@@ -132,7 +130,7 @@ def test_jit_equals_eager(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_no_retrace_on_later_updates(name):
-  tx = REGISTRY[name](0.01)
+  tx = case(name).make(0.01)
   chex.clear_trace_counter()  # the counter is keyed on this test's code, shared by parameters
 
   @jax.jit
@@ -147,14 +145,15 @@ def test_no_retrace_on_later_updates(name):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_keeps_dtypes(name, dtype):
-  tx = REGISTRY[name](0.01)
+  tx = case(name).make(0.01)
   params = nested_params(dtype)
   u1, u2, state = _updates_twice(tx, jax.jit(tx.update), params)
   for u in jax.tree.leaves((u1, u2)):
     assert u.dtype == dtype
-  for leaf in jax.tree.leaves(state):
-    if leaf.ndim:  # per-parameter buffers follow the params
-      assert leaf.dtype == dtype
+  buffers = [leaf for leaf in jax.tree.leaves(state) if leaf.ndim]
+  # Per-parameter buffers follow the params unless an explicit dtype is given.
+  state_dtype = case(name).state_dtype or dtype
+  assert all(leaf.dtype == state_dtype for leaf in buffers)
 
 
 def _has_count(x):
@@ -164,23 +163,19 @@ def _has_count(x):
 def _counts(state):
   """The step counters in ``state`` (a block with constant hyperparameters has none)."""
   nodes = jax.tree.leaves(state, is_leaf=_has_count)
-  return [s.count for s in nodes if _has_count(s) and s.count is not None]
+  return [s.count for s in nodes if _has_count(s)]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_counters_saturate_at_int32_max(name):
   # A scheduled learning rate, so that every optimizer keeps a step count.
-  tx = REGISTRY[name](optx.exponential_schedule(0.01, steps=1000))
+  tx = case(name).make(optx.exponential_schedule(0.01, steps=1000))
   params = nested_params()
   top = jnp.iinfo(jnp.int32).max
   state = tx.init(params)
   assert _counts(state), "a scheduled learning rate keeps a step count"
   state = jax.tree.map(
-    lambda s: (
-      s._replace(count=jnp.asarray(top - 1, jnp.int32))
-      if _has_count(s) and s.count is not None
-      else s
-    ),
+    lambda s: s._replace(count=jnp.asarray(top - 1, jnp.int32)) if _has_count(s) else s,
     state,
     is_leaf=_has_count,
   )
@@ -193,16 +188,15 @@ def test_counters_saturate_at_int32_max(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_composes_with_clipping_and_apply_if_finite(name):
-  tx = optax.chain(optax.clip_by_global_norm(1.0), REGISTRY[name](0.01))
+  make = case(name).make
+  tx = optax.chain(optax.clip_by_global_norm(1.0), make(0.01))
   guarded = optax.apply_if_finite(tx, max_consecutive_errors=3)
   params = nested_params()
   state = guarded.init(params)
   grads = jax.grad(quadratic)(params)
   updates, state = guarded.update(grads, state, params)
   clipped, _ = optax.clip_by_global_norm(1.0).update(grads, optax.EmptyState())
-  reference, _ = REGISTRY[name](0.01).update(
-    clipped, REGISTRY[name](0.01).init(params), params
-  )
+  reference, _ = make(0.01).update(clipped, make(0.01).init(params), params)
   chex.assert_trees_all_close(updates, reference, rtol=1e-6)
   bad = jax.tree.map(lambda g: g * jnp.nan, grads)
   skipped, state2 = guarded.update(bad, state, params)
@@ -212,11 +206,10 @@ def test_composes_with_clipping_and_apply_if_finite(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_constant_schedule_equals_constant(name):
+  make = case(name).make
   params = nested_params()
-  constant = _updates_twice(
-    REGISTRY[name](0.01), jax.jit(REGISTRY[name](0.01).update), params
-  )
-  tx = REGISTRY[name](
+  constant = _updates_twice(make(0.01), jax.jit(make(0.01).update), params)
+  tx = make(
     lambda count: jnp.full([], 0.01, jnp.float32) + 0 * count.astype(jnp.float32)
   )
   scheduled = _updates_twice(tx, jax.jit(tx.update), params)
@@ -225,7 +218,7 @@ def test_constant_schedule_equals_constant(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_ignores_unrelated_extra_args(name):
-  tx = REGISTRY[name](0.01)
+  tx = case(name).make(0.01)
   params = nested_params()
   grads = jax.grad(quadratic)(params)
   plain, _ = tx.update(grads, tx.init(params), params)
@@ -235,19 +228,146 @@ def test_ignores_unrelated_extra_args(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_structure_mismatch_is_a_clear_error(name):
-  tx = REGISTRY[name](0.01)
+  tx = case(name).make(0.01)
   state = tx.init(nested_params())
   wrong = {"layer": {"w": jnp.ones((3, 2))}, "scalars": [jnp.ones(()), jnp.ones(())]}
-  if name == "sgd":  # plain descent keeps no per-parameter state to compare against
-    tx.update(wrong, state, wrong)
-    return
-  with pytest.raises(ValueError, match="tree structure differs"):
-    tx.update(wrong, state, wrong)
+  if case(name).buffers:
+    with pytest.raises(ValueError, match="tree structure differs"):
+      tx.update(wrong, state, wrong)
+  else:
+    # No per-parameter state to compare against: plain descent of these gradients.
+    updates, _ = tx.update(wrong, state, wrong)
+    assert jax.tree.structure(updates) == jax.tree.structure(wrong)
+    chex.assert_trees_all_close(updates, jax.tree.map(lambda g: -0.01 * g, wrong))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_asks_for_params_only_where_it_needs_them(name):
+  tx = case(name).make(0.01)
+  params = nested_params()
+  grads = jax.grad(quadratic)(params)
+  if case(name).needs_params:
+    with pytest.raises(ValueError, match=r"needs params: call update\(updates, state"):
+      tx.update(grads, tx.init(params))
+  else:
+    without, _ = tx.update(grads, tx.init(params))
+    with_params, _ = tx.update(grads, tx.init(params), params)
+    chex.assert_trees_all_equal(without, with_params)
 
 
 def test_none_leaves_are_kept():
   params = {"a": jnp.ones(2), "frozen": None}
   for name in NAMES:
-    tx = REGISTRY[name](0.01)
+    tx = case(name).make(0.01)
     updates, _ = tx.update({"a": jnp.ones(2), "frozen": None}, tx.init(params), params)
     assert updates["frozen"] is None
+
+
+def _gradients(params, steps, seed=0):
+  """``steps`` random gradient trees shaped like ``params`` (leading axis = step)."""
+  rng = np.random.default_rng(seed)
+  return jax.tree.map(
+    lambda p: jnp.asarray(rng.standard_normal((steps, *p.shape)), p.dtype), params
+  )
+
+
+def _run(tx, params, grads):
+  """The parameters after ``tx`` is fed each step of ``grads``, under jit."""
+
+  @jax.jit
+  def run(params, grads):
+    def step(carry, g):
+      params, state = carry
+      updates, state = tx.update(g, state, params)
+      return (optax.apply_updates(params, updates), state), None
+
+    return jax.lax.scan(step, (params, tx.init(params)), grads)[0][0]
+
+  return run(params, grads)
+
+
+@pytest.mark.parametrize("name", registry.names(lambda o: o.optax_twin))
+def test_matches_its_optax_twin(name):
+  params, grads = nested_params(), _gradients(nested_params(), 20)
+  ours = _run(case(name).make(0.01), params, grads)
+  # optax raises an int32 count to a float power (Adam's bias correction),
+  # which this suite's strict promotion refuses: run it under the default.
+  with jax.numpy_dtype_promotion("standard"):
+    theirs = _run(case(name).optax_twin(0.01), params, grads)
+  chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", registry.names(lambda o: o.oracle))
+def test_matches_its_numpy_oracle(name):
+  step, state, hyperparameters = case(name).oracle
+  params, grads = nested_params(), _gradients(nested_params(), 20)
+  ours = _run(case(name).make(0.01), params, grads)
+  expected = jax.tree.map(
+    lambda p, g: oracles.trajectory(step, p, g, *state, lr=0.01, **hyperparameters)[-1],
+    params,
+    grads,
+  )
+  scale = max(np.max(np.abs(x)) for x in jax.tree.leaves(expected))
+  for a, e in zip(jax.tree.leaves(ours), jax.tree.leaves(expected), strict=True):
+    np.testing.assert_allclose(np.asarray(a, np.float64), e, rtol=0, atol=2e-5 * scale)
+
+
+# optx's chains put the learning-rate block before the momentum buffer, and a
+# block's output keeps the gradients' dtype: with bfloat16 gradients a float32
+# buffer adds -ηg rounded to bfloat16 (Keras's and PyTorch's flavors, one
+# block each, and optax.sgd, whose trace adds g itself, do not round it).
+ROUNDED_INCREMENTS = pytest.mark.xfail(
+  strict=True,
+  reason="library: optx's chains round the increment -ηg to bfloat16 gradients'"
+  " dtype before the float32 momentum buffer adds it (up to 3% off the oracle)",
+)
+
+
+def _mixed_dtype_cases():
+  for name in registry.names(lambda o: o.oracle):
+    yield pytest.param(name, jnp.bfloat16, jnp.float32, id=f"{name}-bf16 params")
+    rounded = case(name).rounds_increments
+    marks = [ROUNDED_INCREMENTS] if rounded else []
+    yield pytest.param(
+      name, jnp.float32, jnp.bfloat16, id=f"{name}-bf16 grads", marks=marks
+    )
+
+
+@pytest.mark.parametrize(
+  ("name", "param_dtype", "grad_dtype"), list(_mixed_dtype_cases())
+)
+def test_mixed_dtypes_keep_the_state_dtype_and_the_gradients(
+  name, param_dtype, grad_dtype
+):
+  # The state keeps the dtype init gave it (a lax.scan carry must not change
+  # type) and the updates come out in the gradients' dtype; the numbers are
+  # the oracle's with its state rounded to that dtype after every step.
+  tx = case(name).make(0.01)
+  step, start, hyperparameters = case(name).oracle
+  params = jnp.linspace(-1.0, 1.0, 8, dtype=param_dtype)
+  rng = np.random.default_rng(0)
+  grads = jnp.asarray(rng.standard_normal((5, 8)), grad_dtype)
+
+  def scan_step(state, g):
+    u, state = tx.update(g, state, params)
+    return state, u
+
+  state = tx.init(params)
+  final, updates = jax.lax.scan(scan_step, state, grads)
+  assert jax.tree.map(lambda x: x.dtype, final) == jax.tree.map(
+    lambda x: x.dtype, state
+  )
+  assert updates.dtype == grad_dtype
+  (state_dtype,) = {x.dtype for x in jax.tree.leaves(state) if x.ndim} or {None}
+  expected = oracles.updates(
+    step,
+    np.asarray(params, np.float64),
+    np.asarray(grads, np.float64),
+    *start,
+    state_dtype=state_dtype,
+    lr=0.01,
+    **hyperparameters,
+  )
+  np.testing.assert_allclose(
+    np.asarray(updates, np.float64), expected, rtol=2e-2, atol=1e-6
+  )

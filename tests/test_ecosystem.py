@@ -2,10 +2,12 @@
 
 Each test runs the same optimizer, data and measurements through the library
 and through a plain loop of ``tx.update`` / ``optax.apply_updates`` /
-``optx.observe``, and asserts bitwise equality. The optimizers carry schedules
-(their step counters) and a plateau state, and the measurements are built so
-that the plateau reduces the learning rate both before and after the
-checkpoint: a restored run that lost or changed any counter would diverge.
+``optx.observe``, and asserts bitwise equality. The optimizers are the
+registry's (``registry.py``) that carry a plateau, each with a scheduled
+learning rate (a step counter) and with a constant one (no counter), and the
+measurements are built so that the plateau reduces the learning rate both
+before and after the checkpoint: a restored run that lost or changed any
+counter would diverge.
 """
 
 import pickle
@@ -17,6 +19,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 import pytest
+import registry
 from flax import nnx
 from flax.training import train_state
 
@@ -24,27 +27,25 @@ import optx
 
 STEPS = 12
 CHECKPOINT_AT = 6
-# A validation measurement per step. Both plateaus below (Keras's rule with
-# patience=2, PyTorch's with patience=1) reduce at steps 3, 6 and 10; at the
-# checkpoint (after step 5) their ``wait`` is 1, so the reduction at step 6
+# A validation measurement per step. With the registry's plateau (factor 0.5,
+# patience 2), Keras's rule reduces at steps 3, 6 and 10, PyTorch's at 7 and
+# 11; at the checkpoint (after step 5) both wait 1, so the next reduction
 # needs the restored counter.
 MEASUREMENTS = np.array([5, 4, 4, 4, 3, 3, 3, 3, 2, 2, 2, 2], np.float32)
-
-OPTIMIZERS = {
-  "momentum_1cycle_keras_plateau": lambda: optx.momentum(
-    optx.onecycle_schedule(STEPS, 0.1),
-    optx.onecycle_momentum_schedule(STEPS),
-    plateau=optx.reduce_on_plateau(0.5, patience=2),
-  ),
-  "adam_exponential_torch_plateau": lambda: optx.adam(
-    optx.exponential_schedule(0.05, steps=4, decay_rate=0.5),
-    plateau=optx.reduce_on_plateau(0.5, patience=1, rule="torch"),
-  ),
-  # Constant hyperparameters: the blocks keep no step counter (count=None).
-  "nesterov_constant_keras_plateau": lambda: optx.nesterov(
-    0.05, 0.9, plateau=optx.reduce_on_plateau(0.5, patience=2)
-  ),
+LEARNING_RATES = {
+  "scheduled": lambda: optx.exponential_schedule(0.05, steps=4, decay_rate=0.5),
+  # Constant hyperparameters: the optimizer's blocks keep no step counter.
+  "constant": lambda: 0.05,
 }
+OPTIMIZERS = [
+  pytest.param(name, lr, id=f"{name}-{lr}")
+  for name in registry.names(lambda o: o.plateau)
+  for lr in LEARNING_RATES
+]
+
+
+def make(name, lr):
+  return registry.OPTIMIZERS[name].make(LEARNING_RATES[lr]())
 
 
 def _data():
@@ -100,9 +101,9 @@ def _new_train_state(tx):
   return train_state.TrainState.create(apply_fn=_apply, params=params, tx=tx)
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_flax_train_state_equals_the_plain_loop(name):
-  tx = OPTIMIZERS[name]()
+@pytest.mark.parametrize(("name", "lr"), OPTIMIZERS)
+def test_flax_train_state_equals_the_plain_loop(name, lr):
+  tx = make(name, lr)
   state = _train_state_run(_new_train_state(tx), 0, STEPS)
   params, opt_state = _plain_run(tx, *_data(), MEASUREMENTS)
   chex.assert_trees_all_equal(state.params, params)
@@ -143,16 +144,16 @@ FORMATS = {
 
 
 @pytest.mark.parametrize("format", list(FORMATS))
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_restored_run_continues_bitwise(tmp_path, name, format):
+@pytest.mark.parametrize(("name", "lr"), OPTIMIZERS)
+def test_restored_run_continues_bitwise(tmp_path, name, lr, format):
   save, restore = FORMATS[format]
-  tx = OPTIMIZERS[name]()
+  tx = make(name, lr)
   state = _train_state_run(_new_train_state(tx), 0, CHECKPOINT_AT)
   save(tmp_path, state)
   uninterrupted = _train_state_run(state, CHECKPOINT_AT, STEPS)
 
   # A fresh process would build a new TrainState and restore into it.
-  fresh = _new_train_state(OPTIMIZERS[name]())
+  fresh = _new_train_state(make(name, lr))
   restored = restore(tmp_path, fresh)
   # The state's types (optx's NamedTuples) come back, with every value and dtype.
   assert jax.tree.structure(restored.opt_state) == jax.tree.structure(state.opt_state)
@@ -177,10 +178,10 @@ class _Linear(nnx.Module):
     return _apply({"w": self.w[...], "b": self.b[...]}, x)
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_nnx_optimizer_equals_the_plain_loop(name):
+@pytest.mark.parametrize(("name", "lr"), OPTIMIZERS)
+def test_nnx_optimizer_equals_the_plain_loop(name, lr):
   params, x, y = _data()
-  tx = OPTIMIZERS[name]()
+  tx = make(name, lr)
   model = _Linear(params)
   optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
 

@@ -12,14 +12,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import oracles
+import registry
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
 import optx
-import optx.keras
-import optx.torch
 
 INT32_MAX = int(np.iinfo(np.int32).max)
 ULP = 2.0**-24
@@ -149,19 +149,6 @@ def test_piecewise_constant_schedule_properties(boundaries, data):
   np.testing.assert_array_equal(evaluate(schedule, t), expected)
 
 
-def _onecycle64(t, total, start, peak, end, final):
-  h = (total - final) // 2
-  return np.where(
-    t < h,
-    start + (peak - start) * t / h,
-    np.where(
-      t < 2 * h,
-      peak + (start - peak) * (t - h) / h,
-      start + (end - start) * np.minimum((t - 2 * h) / (total - 2 * h), 1.0),
-    ),
-  )
-
-
 @st.composite
 def onecycles(draw):
   total = draw(st.integers(3, INT32_MAX))
@@ -195,7 +182,7 @@ def test_onecycle_schedule_properties(cycle, t):
   scale = max(s32, p32, e32)
   assert np.all(np.isfinite(got)) and np.all(got >= 0)
   np.testing.assert_allclose(
-    got, _onecycle64(t, total, s32, p32, e32, final), rtol=0, atol=4 * ULP * scale
+    got, oracles.onecycle(t, total, s32, p32, e32, final), rtol=0, atol=4 * ULP * scale
   )
   # Linear pieces: monotone inside each segment, the right way.
   for mask, direction in [
@@ -226,7 +213,7 @@ def test_onecycle_momentum_schedule_properties(cycle, t):
     np.concatenate([t, [h - 1, h, 2 * h - 1, 2 * h, total]]).clip(0, INT32_MAX)
   )
   got = evaluate(schedule, t)
-  expected = _onecycle64(t, total, f32(high), f32(low), f32(high), final)
+  expected = oracles.onecycle(t, total, f32(high), f32(low), f32(high), final)
   np.testing.assert_allclose(got, expected, rtol=0, atol=4 * ULP)
   assert np.all((got >= f32(low) - 4 * ULP) & (got <= f32(high) + 4 * ULP))
 
@@ -288,27 +275,13 @@ def _materialize(spec, seed):
 
 
 def _optimizers():
+  """Every optimizer of the registry (``registry.py``), each with a schedule
+  for its learning rate (so that every one counts its steps) and without."""
   schedule = optx.onecycle_schedule(100, 0.1)
   return [
-    optx.sgd(0.1),
-    optx.momentum(schedule, optx.onecycle_momentum_schedule(100)),
-    optx.nesterov(0.1),
-    optx.adagrad(0.1),
-    optx.rmsprop(0.1, centered=True, momentum=0.9),
-    optx.adam(schedule, amsgrad=True),
-    optx.adam(0.1, mu_dtype=jnp.float32, nu_dtype=jnp.float32),
-    optx.momentum(0.1, accumulator_dtype=jnp.float32),
-    optx.adam(0.1, plateau=optx.reduce_on_plateau()),
-    optax.chain(optx.sgd(0.1), optx.add_decoupled_weight_decay(0.01, 0.1)),
-    # The flavors, with their clipping and weight-decay paths.
-    optx.keras.Adam(0.1, clipnorm=1.0, weight_decay=0.01),
-    # (global_clipnorm is left out: optax.clip_by_global_norm adds float32 and
-    # bfloat16 norms, which strict dtype promotion refuses on mixed trees.)
-    optx.keras.RMSprop(0.1, momentum=0.9, centered=True, clipnorm=1.0),
-    optx.keras.SGD(0.1, momentum=0.9, clipvalue=0.5),
-    optx.torch.SGD(0.1, momentum=0.9, weight_decay=0.01, nesterov=True),
-    optx.torch.AdamW(0.1, amsgrad=True),
-    optx.torch.Adagrad(0.1, lr_decay=0.01),
+    optimizer.make(lr)
+    for optimizer in registry.OPTIMIZERS.values()
+    for lr in (0.1, schedule)
   ]
 
 
@@ -331,6 +304,7 @@ def test_optimizers_keep_structure_shapes_and_dtypes(spec):
       assert _signature(state) == init_signature
       params = optax.apply_updates(params, updates)
       assert _signature(params) == _signature(grads)
+    # Blocks whose hyperparameters are constants keep no counter; the others
+    # count both updates.
     for _, count in optax.tree_utils.tree_get_all_with_path(state, "count"):
-      # None: a block whose hyperparameters are constants keeps no counter.
-      assert count is None or (count.dtype == jnp.int32 and int(count) == 2)
+      assert count.dtype == jnp.int32 and int(count) == 2
