@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import optax
+import oracles
 import pytest
 import torch
 
@@ -247,13 +248,17 @@ def test_row_07_adagrad_initial_accumulator():
 
 
 def _adagrad_numpy(g_seq, lr, acc0, eps, inside, decay=0.0):
-  w, acc, out = W0.astype(np.float64), np.full(3, acc0), []
-  for k, g in enumerate(g_seq.astype(np.float64)):
-    acc = acc + g * g
-    denominator = np.sqrt(acc + eps) if inside else np.sqrt(acc) + eps
-    w = w - lr / (1 + decay * k) * g / denominator
-    out.append(w)
-  return np.stack(out)
+  placement = "inside" if inside else "outside"
+  return oracles.trajectory(
+    oracles.adagrad,
+    W0,
+    g_seq,
+    acc0,
+    lr=lr,
+    eps=eps,
+    placement=placement,
+    lr_decay=decay,
+  )
 
 
 def test_row_08_adagrad_epsilon_placement():
@@ -318,14 +323,20 @@ def test_row_10_rmsprop_decay_default():
 
 
 def _rmsprop_numpy(g_seq, lr, rho, eps, inside, centered=False):
-  w, v, a, out = W0.astype(np.float64), np.zeros(3), np.zeros(3), []
-  for g in g_seq.astype(np.float64):
-    v = rho * v + (1 - rho) * g * g
-    a = rho * a + (1 - rho) * g
-    s = v - a * a if centered else v
-    w = w - lr * g / (np.sqrt(s + eps) if inside else np.sqrt(s) + eps)
-    out.append(w)
-  return np.stack(out)
+  placement = "inside" if inside else "outside"
+  return oracles.trajectory(
+    oracles.rmsprop,
+    W0,
+    g_seq,
+    0.0,
+    0.0,
+    0.0,
+    lr=lr,
+    rho=rho,
+    eps=eps,
+    centered=centered,
+    placement=placement,
+  )
 
 
 @pytest.mark.parametrize(
@@ -432,15 +443,54 @@ def test_row_15_amsgrad_max_over_raw_or_corrected_v():
   assert close(optax_run(hat, g), keras_out)
 
 
+def _bias_correction_from_one_update(update, s):
+  """1 − β₂ᵗ read back from an Adam update with β₁ = 0, ε = 0, g = 1 from zero
+  moments: the step is 1 / √(s / (1 − β₂ᵗ)) with s = (1 − β₂)·g², so
+  (1 − β₂ᵗ) = u² s, to a few float32 roundings (2e-7 relative)."""
+  return float(update) ** 2 * float(s)
+
+
+def _optx_bias_corrections(tx, second_moment, t):
+  """``tx``'s 1 − β₂ᵗ at the updates ``t``: its step count set to t − 1."""
+  out = []
+  for k in t:
+    state = optax.tree_utils.tree_set(tx.init(jnp.ones(1)), count=jnp.int32(k - 1))
+    update, state = tx.update(jnp.ones(1), state, jnp.ones(1))
+    s = optax.tree_utils.tree_get(state, second_moment)[0]
+    out.append(_bias_correction_from_one_update(update[0], s))
+  return np.asarray(out)
+
+
 def test_row_16_bias_correction_power_precision():
   t = np.arange(1, 6)
   float64 = 1 - 0.999**t  # PyTorch's Python floats
   float32 = 1 - np.float32(0.999) ** t.astype(np.float32)  # Keras's, optx's
-  optx_bc = 1 - jnp.float32(0.999) ** jnp.asarray(t, jnp.float32)
-  np.testing.assert_allclose(np.asarray(optx_bc), float32, rtol=1e-6)
   relative = np.abs(float32 - float64) / float64
   assert relative.max() > 1e-6  # float32 rounding of beta2 shows in 1 - beta2^t
   assert relative.max() < 1e-4  # ...and stays far inside the trajectories' tolerance
+  torch_bc = []
+  for k in t:
+    p = torch.zeros(1)
+    opt = torch.optim.Adam([p], lr=1.0, betas=(0.0, 0.999), eps=0.0)
+    opt.state[p] = {
+      "step": torch.tensor(float(k - 1)),
+      "exp_avg": torch.zeros(1),
+      "exp_avg_sq": torch.zeros(1),
+    }
+    p.grad = torch.ones(1)
+    opt.step()
+    s = opt.state[p]["exp_avg_sq"][0]
+    torch_bc.append(_bias_correction_from_one_update(-p[0], s))
+  np.testing.assert_allclose(torch_bc, float64, rtol=1e-6)
+  # optx computes it in float32, in the seed's block and in both flavors.
+  for tx, second_moment in (
+    (optx.scale_by_adam(b1=0.0, eps=0.0, eps_placement="outside"), "nu"),
+    (optx.keras.Adam(1.0, beta_1=0.0, epsilon=0.0), "velocity"),
+    (optx.torch.Adam(1.0, betas=(0.0, 0.999), eps=0.0), "exp_avg_sq"),
+  ):
+    ours = _optx_bias_corrections(tx, second_moment, t)
+    np.testing.assert_allclose(ours, float32, rtol=1e-6)
+    assert np.max(np.abs(ours - torch_bc) / float64) > 1e-6  # not PyTorch's
 
 
 def test_row_17_moment_update_forms_round_differently():
@@ -448,13 +498,42 @@ def test_row_17_moment_update_forms_round_differently():
   m = rng.normal(size=10_000).astype(np.float32)
   g = rng.normal(size=10_000).astype(np.float32)
   b = np.float32(0.9)
-  update_form = m + (g - m) * (np.float32(1) - b)  # Keras, PyTorch's lerp
-  ema_form = (np.float32(1) - b) * g + b * m  # optax
-  assert np.any(update_form != ema_form)
-  np.testing.assert_allclose(update_form, ema_form, rtol=1e-5, atol=1e-6)
-  tx = optx.scale_by_adam(b1=0.9)  # optx keeps the update form
-  state = tx.update(jnp.asarray(g), tx.init(jnp.asarray(m)))[1]
-  np.testing.assert_allclose(np.asarray(state.mu), 0.1 * g, rtol=1e-6)
+  weighted = b * m + (np.float32(1) - b) * g  # the seed's, Optax's
+  interpolated = m + (g - m) * (np.float32(1) - b)  # PyTorch's lerp (weight < 1/2)
+  keras_form = m + (g - m) * np.float32(1 - 0.9)  # Keras: 1 - beta in float64
+  # From a non-zero moment the forms round differently (from zero all give
+  # (1 - b) g), in the last bits only.
+  for a, b_ in ((weighted, interpolated), (weighted, keras_form)):
+    assert np.mean(a != b_) > 0.1
+    np.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-6)
+
+  def first_moment(tx, field):
+    # Eagerly, op by op: under jit XLA may fuse a multiply-add and round once.
+    state = optax.tree_utils.tree_set(
+      tx.init(jnp.asarray(m)), **{field: jnp.asarray(m)}
+    )
+    _, state = tx.update(jnp.asarray(g), state, jnp.asarray(m))
+    return np.asarray(optax.tree_utils.tree_get(state, field))
+
+  forms = {
+    "weighted": weighted,
+    "interpolated": interpolated,
+    "torch": interpolated,
+  }
+  for form, expected in forms.items():
+    tx = optx.scale_by_adam(b1=0.9, moment_form=form)
+    np.testing.assert_array_equal(first_moment(tx, "mu"), expected, err_msg=form)
+  # The seed's weighted average by default; each flavor its framework's form.
+  np.testing.assert_array_equal(
+    first_moment(optx.scale_by_adam(b1=0.9), "mu"), weighted
+  )
+  np.testing.assert_array_equal(first_moment(optx.adam(0.1), "mu"), weighted)
+  keras_m = first_moment(optx.keras.Adam(0.1), "momentum")
+  np.testing.assert_array_equal(keras_m, keras_form)
+  # PyTorch's lerp weight is Python's 1 - beta1 too, rounded once (eagerly, the
+  # kernel's fused multiply-add is two roundings here).
+  torch_m = first_moment(optx.torch.Adam(0.1), "exp_avg")
+  np.testing.assert_array_equal(torch_m, keras_form)
 
 
 def test_row_18_weight_decay_decoupled_or_coupled():
