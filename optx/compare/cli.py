@@ -44,12 +44,13 @@ from optx.compare.runs import Config
 from optx.compare.runs import Run
 from optx.compare.runs import UsageError
 from optx.compare.runs import build_runs
+from optx.compare.train import QUICK_COMPILE
 from optx.compare.train import finish_shared
 from optx.compare.train import run_one
 from optx.compare.train import start_shared
 
-QUICK = {"epochs": 15, "shared": True, "optimizers": ("sgd", "momentum")}
-"""What ``--quick`` changes: 15 epochs; the runs that are momentum
+QUICK = {"epochs": 12, "shared": True, "optimizers": ("sgd", "momentum")}
+"""What ``--quick`` changes: 12 epochs; the runs that are momentum
 optimization (SGD, momentum and the five schedules) trained side by side as
 one vmapped program instead of seven; of the optimizers, SGD and momentum
 unless ``--optimizers`` names others (each of those is a compile of its own)."""
@@ -100,7 +101,12 @@ def run_comparison(
       shared = start_shared(config, data, batches, total_steps, pool)
     finder = None
     if "onecycle" in config.schedules and config.onecycle_max is None:
-      finder = run_finder(config, data, batches[0] if full_epochs else batches[1][None])
+      finder = run_finder(
+        config,
+        data,
+        batches[0] if full_epochs else batches[1][None],
+        QUICK_COMPILE if config.shared else None,
+      )
       config = dataclasses.replace(config, onecycle_max=finder["suggestion"])
     runs = build_runs(config, total_steps)
     programs: list[list[Run]] = (

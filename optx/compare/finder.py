@@ -36,16 +36,25 @@ def _momentum(learning_rate) -> optax.GradientTransformation:
   return optx.momentum(learning_rate, MOMENTUM)
 
 
-def run_finder(config: Config, data: Dataset, full: jax.Array) -> dict[str, Any]:
-  """Runs the finder on the first epoch of ``full`` (batch indices); plain Python values."""
+def run_finder(
+  config: Config,
+  data: Dataset,
+  full: jax.Array,
+  compiler_options: dict[str, str | bool] | None = None,
+) -> dict[str, Any]:
+  """Runs the finder on the first epoch of ``full`` (batch indices); plain Python values.
+
+  The finder is called inside a ``jit`` of this module's own, so that
+  ``compiler_options`` (``--quick``'s) reach its compile.
+  """
   n_features = data.x_train.shape[1]
   sizes = [n_features, *config.hidden, int(data.y_train.max()) + 1]
   params = init_mlp(config.seed, sizes)
   order = np.asarray(full[0])
   batches = (jnp.asarray(data.x_train[order]), jnp.asarray(data.y_train[order]))
-  start = time.perf_counter()
-  result = jax.block_until_ready(
-    optx.find_learning_rate(
+
+  def find(params, batches):
+    return optx.find_learning_rate(
       _loss,
       params,
       _momentum,
@@ -53,7 +62,10 @@ def run_finder(config: Config, data: Dataset, full: jax.Array) -> dict[str, Any]
       min_learning_rate=config.finder_min,
       max_learning_rate=config.finder_max,
     )
-  )
+
+  start = time.perf_counter()
+  compiled = jax.jit(find).lower(params, batches).compile(compiler_options)
+  result = jax.block_until_ready(compiled(params, batches))
   seconds = time.perf_counter() - start
   return {
     "optimizer": f"optx.momentum(η, {MOMENTUM})",

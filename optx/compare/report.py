@@ -129,18 +129,21 @@ def format_notes(results: Sequence[dict[str, Any]], finder: dict | None) -> list
       epochs = ", ".join(map(str, r["plateau_reductions"]))
       scale = r["history"]["plateau_scale"][-1]
       notes.append(
-        f"{r['name']}: the plateau reduced the rate after epoch{'s' if len(r['plateau_reductions']) > 1 else ''}"
-        f" {epochs} (scale {scale:g})"
+        f"{r['name']}: the plateau multiplied the rate by"
+        f" {r['history']['plateau_scale'][r['plateau_reductions'][0] - 1]:g}"
+        f" after epoch{'s' if len(r['plateau_reductions']) > 1 else ''} {epochs}"
+        f" (scale {scale:g} at the end)"
       )
-    if r.get("restored_epoch") is not None:
-      stopped = (
-        f"early stopping ended training after epoch {r['stopped_epoch']}"
-        if r["stopped_epoch"]
-        else "early stopping never ran out of patience"
-      )
+    if r.get("restored_epoch") is not None and r["stopped_epoch"]:
       notes.append(
-        f"{r['name']}: {stopped}; its numbers are the restored best epoch's,"
-        f" {r['restored_epoch']}"
+        f"{r['name']}: early stopping ended training after epoch"
+        f" {r['stopped_epoch']}; its numbers are those of the best epoch,"
+        f" {r['restored_epoch']}, whose parameters it restored"
+      )
+    elif r.get("restored_epoch") not in (None, r["epochs"]):
+      notes.append(
+        f"{r['name']}: early stopping restored the best epoch's parameters,"
+        f" epoch {r['restored_epoch']}'s (its numbers)"
       )
   for name, (other, gap) in coinciding(results).items():
     notes.append(

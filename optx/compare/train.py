@@ -88,7 +88,8 @@ def _training(parts: Callable[[], Parts]) -> Callable[..., Any]:
       if optx.has_plateau(opt_state):
         opt_state = optx.observe(opt_state, val_loss)
       metrics = {
-        "train_loss": loss_fn(params, x_train, y_train),
+        # Keras's "loss": the mean minibatch loss of the epoch.
+        "train_loss": jnp.mean(per_step[0]),
         "val_loss": val_loss,
         "val_accuracy": accuracy(val_logits, y_val),
         "plateau_scale": optx.plateau_scale(opt_state),
@@ -123,6 +124,8 @@ def _training(parts: Callable[[], Parts]) -> Callable[..., Any]:
       final = jax.tree.map(
         lambda best, p: jnp.where(restore, best, p), stop_state.best_params, final
       )
+    # The table's training loss: the whole training set, at the end.
+    metrics["final_train_loss"] = loss_fn(final, x_train, y_train)
     batch_loss, rate = per_step
     return final, metrics, {"batch_loss": batch_loss, "learning_rate": rate}
 
@@ -135,11 +138,12 @@ def make_train(run: Run) -> Callable[..., Any]:
   ``train(params, full, last, x_train, y_train, x_val, y_val)``, with the
   minibatches of :func:`~optx.compare.data.batch_order`, returns the final
   parameters (the best epoch's with early stopping), per-epoch metrics
-  (``train_loss`` on the full training set, ``val_loss``, ``val_accuracy``,
-  ``plateau_scale``; with early stopping also ``trained``, False for the
-  epochs after the stop, and ``best_epoch``) and, per step, the minibatch
-  loss and the learning rate applied (the schedule's value times the plateau
-  scale).
+  (``train_loss``, the mean minibatch loss of the epoch as Keras reports it,
+  ``val_loss``, ``val_accuracy``, ``plateau_scale``; with early stopping also
+  ``trained``, False for the epochs after the stop, and ``best_epoch``; and
+  ``final_train_loss``, a scalar: the loss of the final parameters on the
+  whole training set) and, per step, the minibatch loss and the learning rate
+  applied (the schedule's value times the plateau scale).
   """
   return _training(lambda: _parts(run))
 
@@ -333,6 +337,7 @@ def _result(
   metrics = {k: np.asarray(v) for k, v in metrics.items()}
   per_step = {k: np.asarray(v) for k, v in per_step.items()}
   early_stopping = run.early_stopping is not None
+  final_train_loss = float(metrics.pop("final_train_loss"))
   trained = metrics.pop("trained", np.ones_like(metrics["val_loss"], bool))
   best_epochs = metrics.pop("best_epoch", None)
   epochs = int(trained.sum())  # trained epochs come first
@@ -352,7 +357,7 @@ def _result(
     "optimizer": run.description,
     "rate": run.rate,
     "learning_rate": rate_summary(per_step["learning_rate"]),
-    "final_train_loss": history["train_loss"][final],
+    "final_train_loss": final_train_loss,
     "final_val_loss": history["val_loss"][final],
     "val_accuracy": history["val_accuracy"][final],
     "steps": steps,
