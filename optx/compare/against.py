@@ -495,7 +495,11 @@ def plot_against(
   right.set_yscale("log")
   right.set_xlabel("epoch")
   right.set_ylabel(f"|{framework} − optx.{framework}| (floor 1e-9)")
-  right.set_title("difference in validation loss", fontsize=10)
+  weights = max(r["max_weight_difference"] for r in results)
+  right.set_title(
+    f"difference in validation loss (final weights: at most {weights:.1e} apart)",
+    fontsize=10,
+  )
   right.legend(fontsize=7)
   right.grid(True, alpha=0.3)
   fig.savefig(path, dpi=100)
