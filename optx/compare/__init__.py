@@ -9,11 +9,14 @@ batches), :mod:`~optx.compare.model` (the MLP, its loss and accuracy),
 :mod:`~optx.compare.runs` (the configuration and the runs it selects),
 :mod:`~optx.compare.finder` (1cycle's maximum rate from the learning-rate
 finder), :mod:`~optx.compare.train` (the jitted training and its timing),
-:mod:`~optx.compare.report` (table, CSV, plots), :mod:`~optx.compare.cli` (the
-command line) and :mod:`~optx.compare.extras` (the optional ``report`` extra).
-This package uses only the public ``optx`` API.
+:mod:`~optx.compare.report` (table, notes, CSV, plots),
+:mod:`~optx.compare.against` (``--against keras|torch``: the real framework
+beside its optx flavor), :mod:`~optx.compare.cli` (the command line) and
+:mod:`~optx.compare.extras` (the optional ``report`` extra). This package uses
+only the public ``optx`` API.
 """
 
+from optx.compare.against import run_against as run_against
 from optx.compare.cli import QUICK as QUICK
 from optx.compare.cli import UsageError as UsageError
 from optx.compare.cli import main as main
