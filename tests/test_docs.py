@@ -177,16 +177,23 @@ def _chromium() -> str:
 
 
 class Browser:
-  """Headless Chromium driven through the DevTools protocol over a pipe (fds 3 and 4)."""
+  """Headless Chromium driven through the DevTools protocol over a pipe."""
 
   def __init__(self, executable: str, profile: pathlib.Path):
+    # Chromium reads commands on its fd 3 and writes replies on its fd 4. A
+    # small Python puts the pipes there and execs it: no preexec_fn, so no
+    # fork of this (multithreaded, JAX-running) process, only a spawn.
     to_chrome_r, self._to_chrome = os.pipe()
     self._from_chrome, from_chrome_w = os.pipe()
-
-    def wire():  # in the child: fd 3 reads our commands, fd 4 writes the replies
-      os.dup2(to_chrome_r, 3)
-      os.dup2(from_chrome_w, 4)
-
+    theirs = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome_r, from_chrome_w)]
+    for fd in (to_chrome_r, from_chrome_w):
+      os.close(fd)
+    wire = (
+      "import os, sys\n"
+      "read, write = int(sys.argv[1]), int(sys.argv[2])\n"
+      "os.dup2(read, 3); os.dup2(write, 4); os.close(read); os.close(write)\n"
+      "os.execv(sys.argv[3], sys.argv[3:])"
+    )
     flags = [
       "--headless",
       "--no-sandbox",
@@ -201,15 +208,22 @@ class Browser:
       "--remote-debugging-pipe",
     ]
     self._process = subprocess.Popen(
-      [executable, *flags, "about:blank"],
+      [
+        sys.executable,
+        "-c",
+        wire,
+        *map(str, theirs),
+        executable,
+        *flags,
+        "about:blank",
+      ],
       stdin=subprocess.DEVNULL,
       stdout=subprocess.DEVNULL,
       stderr=subprocess.DEVNULL,
-      pass_fds=(3, 4),
-      preexec_fn=wire,
+      pass_fds=theirs,
     )
-    os.close(to_chrome_r)
-    os.close(from_chrome_w)
+    for fd in theirs:
+      os.close(fd)
     self._buffer = b""
     self._next_id = 0
     self.events: list[dict] = []
