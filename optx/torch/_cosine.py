@@ -28,13 +28,18 @@ _SERIES = [(-1) ** k * 2 ** (2 * k + 1) / math.factorial(2 * k + 2) for k in ran
 
 
 def sin_squared(fraction: two.Pair) -> two.Pair:
-  """:math:`\\sin^2(\\pi f / 2)` for a fraction :math:`f` in [0, 1], to about 2**-44.
+  """:math:`\\sin^2(\\pi f / 2)` for any fraction :math:`f`, to about 2**-44 (times |f|).
 
   With :math:`u = \\pi f/2` and :math:`v = \\min(u, \\pi/2 - u)`,
   :math:`\\sin^2 v` is its series, and :math:`\\sin^2 u = 1 - \\sin^2 v`
   past :math:`\\pi/4`: no float32 sine, whose rounding the square would
   double.
   """
+  # sin²(πf/2) is even with period 2: f into [0, 1] first (an extrapolated
+  # step past a phase's end has f < 0 or f > 1).
+  shift = np.float32(2.0) * jnp.round(fraction[0] / np.float32(2.0))
+  fraction = two.add(fraction, (-shift, jnp.zeros_like(shift)))
+  fraction = two.where(fraction[0] < 0, two.negative(fraction), fraction)
   half_pi = two.pair(math.pi / 2)
   u = two.mul(half_pi, fraction)
   past = u[0] > np.float32(math.pi / 4)

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from optx._src import validation as v
+from optx.torch import _twofloat as tf
+from optx.torch._cosine import sin_squared
 from optx.torch._schedulers import Scheduler
 
 
@@ -143,43 +145,44 @@ class OneCycleLR(Scheduler):
       self._lr_keys, self._momentum_keys = ["ix", "xf"], ["hl", "lh"]
     self._ends = [float(e) for e in ends]
 
-  def _anneal(self, start, end, r, rest):
-    # PyTorch's formulas rewritten as weighted sums of the two endpoints with
-    # non-negative weights, r and rest = 1 - r, so nothing cancels in float32
-    # as r -> 0 or r -> 1: (cos(pi r) + 1)/2 = sin(pi rest/2)^2 and
-    # (1 - cos(pi r))/2 = sin(pi r/2)^2.
+  def _anneal(self, start: tf.Pair, end: tf.Pair, r: tf.Pair, rest: tf.Pair) -> tf.Pair:
+    # PyTorch's formulas as weighted sums of the two endpoints with
+    # non-negative weights, r and rest = 1 - r, so that nothing cancels as
+    # r -> 0 or r -> 1: (cos(pi r) + 1)/2 = sin(pi rest/2)^2 and
+    # (1 - cos(pi r))/2 = sin(pi r/2)^2; in pairs of float32, as PyTorch's
+    # float64 (:mod:`optx.torch._twofloat`).
     if self.anneal_strategy == "cos":
-      return (
-        start * jnp.sin(math.pi / 2 * rest) ** 2 + end * jnp.sin(math.pi / 2 * r) ** 2
-      )
-    return start * rest + end * r
+      return tf.add(tf.mul(start, sin_squared(rest)), tf.mul(end, sin_squared(r)))
+    return tf.add(tf.mul(start, rest), tf.mul(end, r))
 
   def _phased(self, count, keys, values):
     # Steps are integers, so ``step <= end`` is decided on floor(end), exactly
     # as PyTorch's float64 comparison decides it. Within a phase, r = (t -
     # start)/length and rest = (end - t)/length are each an integer count of
     # steps plus a float64 remainder in [0, 1), over PyTorch's float64 length:
-    # both are exact to float32 rounding, and non-negative on the phase's
-    # steps (rest < 0 only at step T, PyTorch's last, extrapolated value).
+    # non-negative on the phase's steps (rest < 0 only at step T, PyTorch's
+    # last, extrapolated value).
     step = jnp.clip(jnp.asarray(count, jnp.int32), 0, self.total_steps)
     start = 0.0
     pieces = []
     for end, key in zip(self._ends, keys, strict=True):
-      length = (end - start) or 1.0
+      length = tf.pair((end - start) or 1.0)
       first, last = math.ceil(start), math.floor(end)
-      r = ((step - first).astype(jnp.float32) + (first - start)) / length
-      rest = ((last - step).astype(jnp.float32) + (end - last)) / length
+      r = tf.div(tf.add(tf.integer(step - first), tf.pair(first - start)), length)
+      rest = tf.div(tf.add(tf.integer(last - step), tf.pair(end - last)), length)
       pieces.append((last, self._anneal(values[key[0]], values[key[1]], r, rest)))
       start = end
     result = pieces[-1][1]
     for last, value in reversed(pieces[:-1]):
-      result = jnp.where(step <= last, value, result)
-    return result
+      result = tf.where(step <= last, value, result)
+    return tf.value(result)
 
   def __call__(self, count):
-    peak = jnp.asarray(self.max_lr, jnp.float32)
-    initial = peak / jnp.asarray(self.div_factor, jnp.float32)
-    final = initial / jnp.asarray(self.final_div_factor, jnp.float32)
+    peak = tf.pair(self.max_lr)
+    initial = tf.of(lambda m, d: m / d, self.max_lr, self.div_factor)
+    final = tf.of(
+      lambda m, d, f: m / d / f, self.max_lr, self.div_factor, self.final_div_factor
+    )
     return self._phased(count, self._lr_keys, {"i": initial, "x": peak, "f": final})
 
   def momentum(self, count: ArrayLike) -> jax.Array:
@@ -191,8 +194,7 @@ class OneCycleLR(Scheduler):
       >>> print([f"{schedule.momentum(t):.4f}" for t in (0, 2, 4, 9)])
       ['0.9500', '0.8500', '0.9500', '0.9500']
     """
-    high = jnp.asarray(self.max_momentum, jnp.float32)
-    low = jnp.asarray(self.base_momentum, jnp.float32)
+    high, low = tf.pair(self.max_momentum), tf.pair(self.base_momentum)
     return self._phased(count, self._momentum_keys, {"h": high, "l": low})
 
   def _cycled_momentum(self):

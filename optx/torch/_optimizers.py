@@ -27,6 +27,7 @@ from optx._src import validation as v
 from optx._src.numerics import lerp
 from optx._src.numerics import rounded
 from optx.torch import _common as common
+from optx.torch import _twofloat as tf
 from optx.torch._onecycle import cycled_momentum
 
 
@@ -214,11 +215,17 @@ def Adagrad(
     s = s + g * g
     return -clr * g / (jnp.sqrt(s) + eps), s
 
-  def decayed_rate(t, lr, lr_decay, eps, lam):
-    return dict(clr=lr / (1 + (t - 1) * lr_decay), eps=eps, lam=lam)
-
   def build(lr):
-    rate = dict(lr=lr, lr_decay=lr_decay) if decaying else dict(clr=lr)
+    def decayed_rate(t, lr_t, lr_decay_t, eps, lam):
+      # PyTorch's Python double, rounded to float32 once: pairs of float32
+      # carry it (an exact double under x64).
+      if t.dtype == jnp.float64:
+        return dict(clr=lr_t / (1 + (t - 1) * lr_decay_t), eps=eps, lam=lam)
+      steps = tf.integer(t.astype(jnp.int32) - 1)
+      slowdown = tf.add(tf.ONE, tf.mul(steps, tf.number(lr_decay, lr_decay_t)))
+      return dict(clr=tf.value(tf.div(tf.number(lr, lr_t), slowdown)), eps=eps, lam=lam)
+
+    rate = dict(lr_t=lr, lr_decay_t=lr_decay) if decaying else dict(clr=lr)
     return base.leafwise(
       call,
       rule,

@@ -184,6 +184,28 @@ def real_power(x: Pair, exponent: Any) -> Pair:
   return where(positive, result, (main, jnp.zeros_like(main)))
 
 
+def sqrt(x: Pair) -> Pair:
+  """√x for x >= 0: float32's root of the high part and one Newton correction."""
+  root = jnp.sqrt(x[0])
+  zero = jnp.zeros_like(root)
+  residual = add(x, negative(mul((root, zero), (root, zero))))  # x − root²
+  safe = jnp.where(root > 0, root, np.float32(1.0))
+  correction = jnp.where(root > 0, residual[0] / (np.float32(2.0) * safe), zero)
+  return _fast_two_sum(root, correction)
+
+
+def number(value: Any, evaluated: jax.Array) -> Pair:
+  """A hyperparameter as a pair: its Python number to 44 bits, else ``evaluated``
+  (its float32 value at this step)."""
+  return pair(value) if v.concrete(value) is not None else pair(evaluated)
+
+
+def scalar(value: Any, evaluated: jax.Array) -> Any:
+  """A hyperparameter for :func:`power`'s base: the Python number itself (so its
+  powers are taken in float64), else ``evaluated``."""
+  return value if v.concrete(value) is not None else evaluated
+
+
 def value(x: Pair) -> jax.Array:
   """The float32 nearest x."""
   return x[0] + x[1]
