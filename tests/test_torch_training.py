@@ -131,14 +131,16 @@ CASES = {
     lambda: T.SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     None,
   ),
-  "SGD(dampening, maximize)": (
-    lambda ps, f: (
-      Opt.SGD(ps, lr=-0.05, momentum=0.9, dampening=0.3, foreach=f)
-      if False
-      else Opt.SGD(ps, lr=0.05, momentum=0.9, dampening=0.3, foreach=f)
-    ),
+  "SGD(dampening)": (
+    lambda ps, f: Opt.SGD(ps, lr=0.05, momentum=0.9, dampening=0.3, foreach=f),
     None,
     lambda: T.SGD(0.05, momentum=0.9, dampening=0.3),
+    None,
+  ),
+  "SGD(maximize)": (
+    lambda ps, f: Opt.SGD(ps, lr=0.05, momentum=0.9, maximize=True, foreach=f),
+    None,
+    lambda: T.SGD(0.05, momentum=0.9, maximize=True),
     None,
   ),
   "Adagrad": (
