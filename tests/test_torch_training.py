@@ -137,12 +137,6 @@ CASES = {
     lambda: T.SGD(0.05, momentum=0.9, dampening=0.3),
     None,
   ),
-  "SGD(maximize)": (
-    lambda ps, f: Opt.SGD(ps, lr=0.05, momentum=0.9, maximize=True, foreach=f),
-    None,
-    lambda: T.SGD(0.05, momentum=0.9, maximize=True),
-    None,
-  ),
   "Adagrad": (
     lambda ps, f: Opt.Adagrad(ps, lr=0.01, foreach=f),
     None,
