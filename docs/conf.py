@@ -41,9 +41,6 @@ extensions = [
 ]
 
 exclude_patterns = ["_build", "_ext", "**/.ipynb_checkpoints", "README.md"]
-# docs/scale_out.md starts at "##" (its title is an H2): MyST's heading-level
-# notice, nothing broken. Drop this once that page starts with "#".
-suppress_warnings = ["myst.header"]
 nitpicky = True
 # No intersphinx (the build is offline): names from other projects stay plain
 # text. Every reference to optx itself must resolve.
@@ -54,8 +51,6 @@ nitpick_ignore_regex = [
     r"collections|types|abc|enum|dataclasses)(\..*)?",
   ),
   (r"py:.*", r"(ArrayLike|Array|Any|Callable|Sequence|Mapping|NamedTuple)"),
-  # Named in optx.Elementwise's docstring; a private helper, not an entry.
-  (r"py:func", r"leafwise"),
 ]
 
 # MyST and MyST-NB.

@@ -51,7 +51,7 @@ update, or ``(update, *new_buffers)`` when the block keeps buffers."""
 class Elementwise(optax.GradientTransformationExtraArgs):
   """A transformation whose update of each element depends on that element alone.
 
-  Every block :func:`leafwise` builds is one, and so is a chain of them
+  Every block ``leafwise`` builds is one, and so is a chain of them
   (:func:`chain`); :func:`optx.flatten` runs only these, since it hands the
   transformation one buffer per dtype instead of the parameters' leaves,
   which a per-leaf norm or a mask on the leaves' shapes would see wrongly.
