@@ -61,12 +61,13 @@ def _images(notebook) -> int:
   )
 
 
-def test_the_four_notebooks_are_there():
+def test_the_five_notebooks_are_there():
   assert [p.name for p in NOTEBOOKS] == [
     "01_quickstart.ipynb",
     "02_schedules_gallery.ipynb",
     "03_optimizers_compared.ipynb",
     "04_scale_out.ipynb",
+    "05_finder_onecycle_early_stopping.ipynb",
   ]
 
 

@@ -4,7 +4,8 @@ Both sides get the same gradients: PyTorch's ``p.grad`` is set by hand, then
 ``opt.step()`` and ``sched.step()`` (or ``sched.step(loss)`` once per epoch
 for ReduceLROnPlateau), while optx runs the same sequence under ``lax.scan``
 with ``optx.observe`` at the end of each epoch. Every parameter of every
-update is compared: max |optx - torch| / max |torch| <= 1e-4 in float32.
+update of 1000 is compared: max |optx - torch| / max |torch| <= 1e-6 in
+float32 (the largest, RMSprop centered with momentum and decay, is 4.4e-7).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import torch
 
 import optx
 
-STEPS = 300
+STEPS = 1000
 STEPS_PER_EPOCH = 10
-TOLERANCE = 1e-4
+TOLERANCE = 1e-6
 SHAPES = {"dense": {"bias": (3,), "kernel": (4, 3)}, "embed": (2, 2, 2), "scale": ()}
 
 
@@ -362,12 +363,16 @@ SCHEDULER_CASES = [
 
 # One validation loss per epoch: improvements, plateaus, and improvements too
 # small for the default relative threshold (0.69995 after 0.7, 0.589995 after 0.59).
-LOSSES = np.asarray(
+# Epoch losses with plateaus, reductions and near-ties; the 30-epoch pattern
+# repeats, lowered by 0.8 each time, to cover STEPS // STEPS_PER_EPOCH epochs.
+_PATTERN = np.asarray(
   [1.0, 0.8, 0.7, 0.7, 0.69995, 0.7, 0.7, 0.6, 0.6, 0.6]
   + [0.6, 0.59, 0.59, 0.589995, 0.59, 0.59, 0.59, 0.5, 0.5, 0.5]
-  + [0.5, 0.495, 0.5, 0.5, 0.5, 0.49, 0.49, 0.49, 0.49, 0.49],
-  np.float32,
+  + [0.5, 0.495, 0.5, 0.5, 0.5, 0.49, 0.49, 0.49, 0.49, 0.49]
 )
+LOSSES = np.concatenate(
+  [_PATTERN * 0.8**k for k in range(-(-STEPS // STEPS_PER_EPOCH // 30))]
+)[: STEPS // STEPS_PER_EPOCH].astype(np.float32)
 
 # (id, torch optimizer, torch per-update scheduler or None, ReduceLROnPlateau
 # kwargs, optx optimizer given the optx ReduceLROnPlateau, losses)
@@ -523,10 +528,14 @@ SCHEDULE_VALUE_CASES = [
 def test_scheduler_values_match_pytorch(make_sched, schedule):
   theirs, their_momenta = _torch_values(make_sched)
   ours = np.asarray(jax.vmap(schedule)(jnp.arange(STEPS, dtype=jnp.int32)))
-  # ExponentialLR and LambdaLR take float32 powers (errors grow with t);
-  # OneCycleLR is float32 rounding of PyTorch's float64 value.
-  rtol = 1e-6 if isinstance(schedule, X.OneCycleLR) else 2e-5
-  np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=0)
+  # optx's values are PyTorch's float64 values rounded to float32, except
+  # LambdaLR's, whose function here computes 0.97**t in float32 (its error
+  # grows as t times 0.97's float32 rounding). XLA flushes float32 subnormals
+  # to zero (StepLR reaches 1e-44).
+  rtol = 1e-6
+  if isinstance(schedule, X.LambdaLR):
+    rtol += STEPS * abs(float(np.float32(0.97)) - 0.97) / 0.97
+  np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=np.finfo(np.float32).tiny)
   if isinstance(schedule, X.OneCycleLR):
     momenta = np.asarray(
       jax.vmap(schedule.momentum)(jnp.arange(STEPS, dtype=jnp.int32))

@@ -112,9 +112,12 @@ def mul(x: Pair, y: Pair) -> Pair:
   s, e1 = _two_sum(ah * bh, ah * bl)
   s, e2 = _two_sum(s, al * bh)
   low = (e1 + e2) + al * bl + (x[0] * y[1] + x[1] * y[0])
-  finite = jnp.isfinite(s)
-  s = jnp.where(finite, s, x[0] * y[0])  # an overflow is inf, not NaN
-  return _fast_two_sum(s, jnp.where(finite, low, np.float32(0.0)))
+  # An overflow is inf, not NaN. Below 2**-100 the cross products are
+  # subnormal, which XLA flushes to zero: the plain float32 product is better.
+  plain = x[0] * y[0]
+  precise = jnp.isfinite(s) & (jnp.abs(plain) >= np.float32(2.0**-100))
+  s = jnp.where(precise, s, plain)
+  return _fast_two_sum(s, jnp.where(precise, low, np.float32(0.0)))
 
 
 def add(x: Pair, y: Pair) -> Pair:
