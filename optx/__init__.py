@@ -5,6 +5,11 @@ from optx import torch as torch
 from optx._src.adam import ScaleByAdamState as ScaleByAdamState
 from optx._src.adam import ScaleByAmsgradState as ScaleByAmsgradState
 from optx._src.adam import scale_by_adam as scale_by_adam
+from optx._src.adam_family import adamax as adamax
+from optx._src.adam_family import adamw as adamw
+from optx._src.adam_family import nadam as nadam
+from optx._src.adam_family import scale_by_adamax as scale_by_adamax
+from optx._src.adam_family import scale_by_nadam as scale_by_nadam
 from optx._src.adaptive import CountedScaleByRmsState as CountedScaleByRmsState
 from optx._src.adaptive import CountedScaleByRssState as CountedScaleByRssState
 from optx._src.adaptive import CountedScaleByStddevState as CountedScaleByStddevState
@@ -87,6 +92,8 @@ __all__ = (
   "adagrad",
   "add_decoupled_weight_decay",
   "adam",
+  "adamax",
+  "adamw",
   "chain",
   "early_stopping",
   "epoch_schedule",
@@ -96,6 +103,7 @@ __all__ = (
   "has_plateau",
   "keras",
   "momentum",
+  "nadam",
   "nesterov",
   "observe",
   "onecycle_momentum_schedule",
@@ -106,7 +114,9 @@ __all__ = (
   "reduce_on_plateau",
   "rmsprop",
   "scale_by_adam",
+  "scale_by_adamax",
   "scale_by_learning_rate",
+  "scale_by_nadam",
   "scale_by_rms",
   "scale_by_rss",
   "scale_by_stddev",

@@ -214,6 +214,76 @@ def adam(
   return theta - lr * m_hat / denominator, m, s, s_max
 
 
+def adamax(
+  theta, g, m, s, *, t, lr, b1, b2, eps, placement="outside", weight_decay=0.0
+):
+  """AdaMax (Kingma and Ba, section 7.1), ``t`` from 1: m ← β₁m + (1 − β₁)g;
+  s ← max(β₂s, |g|); θ ← θ − η m / (1 − β₁ᵗ) / (s + ε). ``placement="max"``
+  puts ε inside the maximum instead, s ← max(β₂s, |g| + ε), θ ← θ − η m̂ / s
+  (PyTorch's, Optax's). ``weight_decay`` λ is coupled (PyTorch's): g ← g + λθ.
+  """
+  g = g + weight_decay * theta
+  m = b1 * m + (1 - b1) * g
+  if placement == "max":
+    s = np.maximum(b2 * s, np.abs(g) + eps)
+    return theta - lr * m / (1 - b1**t) / s, m, s
+  s = np.maximum(b2 * s, np.abs(g))
+  return theta - lr * m / (1 - b1**t) / (s + eps), m, s
+
+
+def nadam(
+  theta,
+  g,
+  m,
+  s,
+  *,
+  t,
+  lr,
+  b1,
+  b2,
+  eps,
+  momentum_decay=None,
+  placement="inside",
+  weight_decay=0.0,
+  decoupled=False,
+):
+  """Nadam (Dozat, 2016), ``t`` from 1, with μₖ = β₁ (constant, the book's
+  and Optax's) or, given ``momentum_decay`` ψ, μₖ = β₁(1 − ½·0.96^(ψk))
+  (ψ = 1 is Keras's, 0.004 PyTorch's), and Πₖ = μ₁⋯μₖ:
+  m ← β₁m + (1 − β₁)g; s ← β₂s + (1 − β₂)g²;
+  m̂ = μₜ₊₁ m / (1 − Πₜ₊₁) + (1 − μₜ) g / (1 − Πₜ); ŝ = s / (1 − β₂ᵗ);
+  θ ← θ − η m̂ / root(ŝ, ε). ``weight_decay`` λ is coupled (g ← g + λθ) or
+  ``decoupled`` (θ ← θ(1 − ηλ) before the step).
+  """
+
+  def mu(k):
+    if momentum_decay is None:
+      return b1
+    return b1 * (1 - 0.5 * 0.96 ** (momentum_decay * k))
+
+  product = np.prod([mu(k) for k in range(1, t + 1)])
+  if decoupled:
+    theta = theta * (1 - lr * weight_decay)
+  else:
+    g = g + weight_decay * theta
+  m = b1 * m + (1 - b1) * g
+  s = b2 * s + (1 - b2) * g * g
+  m_hat = mu(t + 1) * m / (1 - product * mu(t + 1)) + (1 - mu(t)) * g / (1 - product)
+  s_hat = s / (1 - b2**t)
+  return theta - lr * m_hat / root(s_hat, eps, placement), m, s
+
+
+def adadelta(theta, g, s, x, *, lr, rho, eps, weight_decay=0.0):
+  """Adadelta (Zeiler, 2012) with a learning rate: g ← g + λθ (PyTorch's
+  coupled ``weight_decay``); s ← ρs + (1 − ρ)g²; Δ = √(x + ε) / √(s + ε) · g;
+  x ← ρx + (1 − ρ)Δ²; θ ← θ − ηΔ."""
+  g = g + weight_decay * theta
+  s = rho * s + (1 - rho) * g * g
+  delta = np.sqrt(x + eps) / np.sqrt(s + eps) * g
+  x = rho * x + (1 - rho) * delta * delta
+  return theta - lr * delta, s, x
+
+
 def _steps(step, theta, grads, state, state_dtype, hyperparameters, hold):
   theta = np.asarray(theta, np.float64)
   state = [np.broadcast_to(np.asarray(x, np.float64), theta.shape) for x in state]

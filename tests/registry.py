@@ -118,6 +118,20 @@ def _adam(**kwargs: Any) -> Oracle:
   return Oracle(oracles.adam, (0.0, 0.0, 0.0), hyperparameters)
 
 
+def _adamax(**kwargs: Any) -> Oracle:
+  hyperparameters = dict(b1=0.9, b2=0.999, eps=1e-7) | kwargs
+  return Oracle(oracles.adamax, (0.0, 0.0), hyperparameters)
+
+
+def _nadam(**kwargs: Any) -> Oracle:
+  hyperparameters = dict(b1=0.9, b2=0.999, eps=1e-7) | kwargs
+  return Oracle(oracles.nadam, (0.0, 0.0), hyperparameters)
+
+
+def _adadelta(**kwargs: Any) -> Oracle:
+  return Oracle(oracles.adadelta, (0.0, 0.0), dict(rho=0.95, eps=1e-7) | kwargs)
+
+
 def _rmsprop(**kwargs: Any) -> Oracle:
   hyperparameters = dict(rho=0.9, eps=1e-7) | kwargs
   return Oracle(oracles.rmsprop, (0.0, 0.0, 0.0), hyperparameters)
@@ -345,6 +359,43 @@ _CORE = [
     quadratic_lr=0.05,
     rosenbrock_lr=0.01,
     oracle=_adam(weight_decay=0.1),
+  ),
+  Optimizer(
+    "adamax",
+    optx.adamax,
+    lambda lr: optx.adamax(lr),
+    buffers=2,
+    counters=1,
+    non_finite=POISONED,
+    quadratic_lr=0.05,
+    rosenbrock_lr=0.01,
+    optax_twin=lambda lr: optax.adamax(lr, eps=1e-7),
+    oracle=_adamax(),
+  ),
+  Optimizer(
+    "nadam",
+    optx.nadam,
+    lambda lr: optx.nadam(lr),
+    buffers=2,
+    counters=1,
+    non_finite=POISONED,
+    quadratic_lr=0.05,
+    rosenbrock_lr=0.01,
+    optax_twin=lambda lr: optax.nadam(lr, eps=0.0, eps_root=1e-7),
+    oracle=_nadam(),
+  ),
+  Optimizer(
+    "adamw",
+    optx.adamw,
+    lambda lr: optx.adamw(lr),
+    buffers=2,
+    counters=1,
+    needs_params=True,
+    non_finite=POISONED,
+    quadratic_lr=0.05,
+    rosenbrock_lr=0.01,
+    optax_twin=lambda lr: optax.adamw(lr, eps=0.0, eps_root=1e-7, weight_decay=0.004),
+    oracle=_adam(weight_decay=0.004),
   ),
 ]
 
