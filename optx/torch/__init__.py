@@ -17,11 +17,13 @@ So ``optx.torch.SGD(lr=optx.torch.StepLR(0.1, 30))`` reproduces
 PyTorch calls ``scheduler.step(val_loss)``. This module does not import
 PyTorch. The namespaces mirror PyTorch's: ``optx.torch.optim`` and
 ``optx.torch.optim.lr_scheduler`` (also ``optx.torch.lr_scheduler``), every
-name also at ``optx.torch`` itself.
+name also at ``optx.torch`` itself. :func:`param_groups` gives groups of
+parameters their own hyperparameters, as PyTorch's ``param_groups`` do.
 """
 
 from optx.torch import lr_scheduler as lr_scheduler
 from optx.torch import optim as optim
+from optx.torch._groups import param_groups as param_groups
 from optx.torch.lr_scheduler import ChainedScheduler as ChainedScheduler
 from optx.torch.lr_scheduler import ConstantLR as ConstantLR
 from optx.torch.lr_scheduler import CosineAnnealingLR as CosineAnnealingLR
@@ -80,6 +82,7 @@ __all__ = (
   "load_state_dict",
   "lr_scheduler",
   "optim",
+  "param_groups",
   "scheduler_state_dict",
   "state_dict",
 )

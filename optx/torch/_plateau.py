@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from collections.abc import Mapping
 from typing import Literal
 
 import jax.numpy as jnp
@@ -43,7 +45,9 @@ class ReduceLROnPlateau:
     threshold: :math:`\delta` (>= 0).
     threshold_mode: ``"rel"`` (PyTorch's default) or ``"abs"``.
     cooldown: measurements ignored after a reduction (>= 0).
-    min_lr: :math:`\eta_{min}` (>= 0), the floor of the learning rate.
+    min_lr: :math:`\eta_{min}` (>= 0), the floor of the learning rate; under
+      :func:`optx.torch.param_groups`, also a mapping of each group's label
+      to its floor (PyTorch's per-group list).
     eps: the smallest change of the learning rate applied (>= 0).
 
   Examples:
@@ -67,7 +71,7 @@ class ReduceLROnPlateau:
     threshold: ArrayLike = 1e-4,
     threshold_mode: Literal["rel", "abs"] = "rel",
     cooldown: int = 0,
-    min_lr: ArrayLike = 0.0,
+    min_lr: ArrayLike | Mapping[Hashable, ArrayLike] = 0.0,
     eps: ArrayLike = 1e-8,
   ):
     call = "torch.ReduceLROnPlateau"
@@ -77,7 +81,10 @@ class ReduceLROnPlateau:
     v.check_number(call, "threshold", threshold, lower=0, schedule_ok=False)
     v.check_choice(call, "threshold_mode", threshold_mode, ["rel", "abs"])
     v.check_integer(call, "cooldown", cooldown, lower=0)
-    v.check_number(call, "min_lr", min_lr, lower=0, schedule_ok=False)
+    floors = min_lr.items() if isinstance(min_lr, Mapping) else [(None, min_lr)]
+    for label, floor in floors:
+      name = "min_lr" if label is None else f"min_lr[{label!r}]"
+      v.check_number(call, name, floor, lower=0, schedule_ok=False)
     v.check_number(call, "eps", eps, lower=0, schedule_ok=False)
     self.mode: Literal["min", "max"] = mode
     self.factor, self.patience = factor, patience
@@ -105,6 +112,12 @@ class ReduceLROnPlateau:
       >>> print(f"{state.config.min_scale:.4f}")
       0.1000
     """
+    if isinstance(self.min_lr, Mapping):
+      raise ValueError(
+        "optx.torch.ReduceLROnPlateau(min_lr=...) is a floor per group"
+        f" ({self.min_lr!r}), which optx.torch.param_groups reads; an optimizer"
+        " of one group takes a number"
+      )
     if base.is_schedule(lr) and v.concrete(self.min_lr) != 0.0:
       # The floor is an absolute rate; under a schedule it is no fixed
       # multiple of the rate, and a multiple of lr(0) would differ silently.
