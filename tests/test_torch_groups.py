@@ -704,3 +704,18 @@ def test_trains_as_pytorch_with_groups_closed_loop(name):
     f" PyTorch foreach vs for-loop {noise:.2e}"
   )
   assert error <= (noise if sqrt_bound is None else max(noise, sqrt_bound))
+
+
+def test_checkpoints_of_groups_are_refused_by_name():
+  tx = X.param_groups(X.SGD, SMALL_LABELS, SMALL_GROUPS, lr=0.1, momentum=0.9)
+  model = torch.nn.Linear(2, 2)
+  optimizer = T.SGD(
+    [{"params": [model.weight]}, {"params": [model.bias], "weight_decay": 0.0}],
+    lr=0.1,
+    momentum=0.9,
+  )
+  message = r"param_groups optimizer \(or its state\) of 2 groups: checkpoints of"
+  with pytest.raises(ValueError, match=message):
+    X.load_state_dict(tx, optimizer.state_dict(), SMALL)
+  with pytest.raises(ValueError, match=message):
+    X.state_dict(tx.init(SMALL), optimizer.state_dict())

@@ -182,8 +182,8 @@ def _check_groups(call: str, arg: str, kind: _Kind, groups: list[dict]) -> None:
         raise ValueError(
           f"optx.{call}: {arg}['param_groups'][{i}][{key!r}] is"
           f" {group.get(key)!r}, param_groups[0]'s {first.get(key)!r}: an optx"
-          " optimizer has one set of hyperparameters (use optax.multi_transform,"
-          " one optimizer per group)"
+          " optimizer has one set of hyperparameters (optx.torch.param_groups"
+          " trains groups; its checkpoints are not supported yet)"
         )
 
 
@@ -219,6 +219,12 @@ def _parts(call: str, arg: str, state: Any) -> tuple[Any, Any]:
   nodes = [x for x in jax.tree.leaves(state, is_leaf=_is_node) if _is_node(x)]
   found = [x for x in nodes if isinstance(x, _STATES)]
   plateaus = [x for x in nodes if isinstance(x, plateau_lib.ReduceOnPlateauState)]
+  if len(found) > 1 and isinstance(state, optax.PartitionState):
+    raise ValueError(
+      f"optx.{call}({arg}=...) is an optx.torch.param_groups optimizer (or its"
+      f" state) of {len(found)} groups: checkpoints of parameter groups are not"
+      " supported yet"
+    )
   if len(found) != 1 or len(plateaus) > 1:
     raise TypeError(
       f"optx.{call}({arg}=...) must be an optx.torch optimizer (SGD, Adagrad,"
