@@ -267,6 +267,43 @@ OPTIMIZER_CASES = {
     "Adagrad",
     {"learning_rate": 0.1, "global_clipnorm": 1.0, "weight_decay": 0.2},
   ),
+  # Adamax, Nadam, AdamW, Adadelta, with each option
+  "Adamax()": ("Adamax", {"learning_rate": 0.01}),
+  "Adamax(betas, eps=1e-2, weight_decay)": (
+    "Adamax",
+    {
+      "learning_rate": 0.01,
+      "beta_1": 0.8,
+      "beta_2": 0.99,
+      "epsilon": 1e-2,
+      "weight_decay": 0.5,
+    },
+  ),
+  "Adamax(clipnorm)": ("Adamax", {"learning_rate": 0.01, "clipnorm": 0.5}),
+  "Nadam()": ("Nadam", {"learning_rate": 0.01}),
+  "Nadam(betas, eps=1e-2, weight_decay)": (
+    "Nadam",
+    {
+      "learning_rate": 0.01,
+      "beta_1": 0.8,
+      "beta_2": 0.99,
+      "epsilon": 1e-2,
+      "weight_decay": 0.5,
+    },
+  ),
+  "Nadam(global_clipnorm)": ("Nadam", {"learning_rate": 0.01, "global_clipnorm": 1.0}),
+  "AdamW()": ("AdamW", {"learning_rate": 0.01}),
+  "AdamW(weight_decay=0.5, amsgrad)": (
+    "AdamW",
+    {"learning_rate": 0.01, "weight_decay": 0.5, "amsgrad": True},
+  ),
+  "AdamW(clipvalue)": ("AdamW", {"learning_rate": 0.01, "clipvalue": 0.5}),
+  "Adadelta(learning_rate=1)": ("Adadelta", {"learning_rate": 1.0}),
+  "Adadelta(rho, eps=1e-4, weight_decay)": (
+    "Adadelta",
+    {"learning_rate": 0.5, "rho": 0.8, "epsilon": 1e-4, "weight_decay": 0.05},
+  ),
+  "Adadelta(clipnorm)": ("Adadelta", {"learning_rate": 0.5, "clipnorm": 0.5}),
 }
 
 
@@ -758,7 +795,8 @@ def test_two_argument_scheduler_state_carries_the_rate():
 def test_defaults_are_keras_defaults():
   import inspect
 
-  for name in ("SGD", "Adagrad", "RMSprop", "Adam"):
+  names = ("SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam", "AdamW", "Adadelta")
+  for name in names:
     ours = inspect.signature(getattr(optx.keras, name)).parameters
     theirs = inspect.signature(getattr(keras.optimizers, name)).parameters
     for argument, parameter in ours.items():

@@ -270,6 +270,7 @@ def leafwise(
   needs_params: bool = False,
   complex_as_pairs: bool = False,
   real_only: bool = False,
+  carry: tuple[ArrayLike, Any, Callable[..., jax.Array]] | None = None,
 ) -> Elementwise:
   r"""Builds a building block from its per-leaf ``rule``.
 
@@ -304,12 +305,20 @@ def leafwise(
       (real, imaginary) pairs, as PyTorch's ``view_as_real``.
     real_only: refuse complex leaves (Keras's optimizers update real
       variables only).
+    carry: ``(initial value, dtype, advance)`` of one scalar the block keeps
+      across updates, the last field of ``counted_state`` (Keras's Nadam's
+      running product ``u_product``): every update computes
+      ``advance(c, t, **hyperparameters)`` once, in ``dtype`` (``None``:
+      float32), stores it and passes it to ``scalars`` as ``carry=``. Needs
+      a count.
 
   Returns:
     An :class:`Elementwise` transformation.
   """
   hyperparameters = dict(hyperparameters or {})
   counted = needs_count or any(map(is_schedule, hyperparameters.values()))
+  if carry is not None and not (needs_count and scalars is not None):
+    raise TypeError(f"optx.{call}: a block with a carry needs a count and scalars")
   made: Any
   if counted:
     made = counted_state or (optax.ScaleByScheduleState if not buffers else None)
@@ -322,16 +331,20 @@ def leafwise(
   used = [i for i, spec in enumerate(buffers) if spec is not None]
   specs = [spec for spec in buffers if spec is not None]
 
-  def make_state(count, fields):
+  carry_dtype = None if carry is None else (carry[1] or jnp.float32)
+
+  def make_state(count, fields, carried=None):
     values = [None] * len(buffers)
     for i, field in zip(used, fields, strict=True):
       values[i] = field
+    values += [] if carry is None else [carried]
     return made(count, *values) if counted else made(*values)
 
   def init_fn(params):
     params = as_leaves(call, params, real_only=real_only)
     fields = [full_like(params, fill, dtype) for fill, dtype in specs]
-    return make_state(zero_count() if counted else None, fields)
+    carried = None if carry is None else fresh(carry[0], carry_dtype)
+    return make_state(zero_count() if counted else None, fields, carried)
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args  # value= and the like are for other transformations of a chain
@@ -344,7 +357,12 @@ def leafwise(
       )
     updates = as_leaves(call, updates, real_only=real_only)
     count = state.count if counted else None
-    values = tuple(state)[int(counted) :]
+    values = tuple(state)[int(counted) : len(state) - int(carry is not None)]
+    carried: Any = None
+    if carry is not None:
+      h = {name: value_at(x, count, carry_dtype) for name, x in hyperparameters.items()}
+      t = increment(state.count).astype(carry_dtype)
+      carried = carry[2](state[-1], t, **h).astype(carry_dtype)
     fields = [values[i] for i in used]
     for field in fields:
       check_structure(call, updates, field)
@@ -359,6 +377,8 @@ def leafwise(
     def step_scalars(dtype):
       real = scalar_dtype(dtype)
       h = {name: value_at(x, count, real) for name, x in hyperparameters.items()}
+      if carry is not None:
+        h["carry"] = carried.astype(real)
       if scalars is not None:
         h = scalars(None if count is None else increment(count).astype(real), **h)
       return {name: jnp.asarray(x, dtype) for name, x in h.items()}
@@ -380,6 +400,6 @@ def leafwise(
     outputs = jax.tree.map(leaf, updates, *fields, *([params] if needs_params else []))
     new_updates, *new_fields = _unzip(outputs, updates, 1 + len(fields))
     next_count = None if count is None else increment(count)
-    return new_updates, make_state(next_count, new_fields)
+    return new_updates, make_state(next_count, new_fields, carried)
 
   return Elementwise(init_fn, update_fn)

@@ -12,14 +12,28 @@ from optx.keras._optimizers import AdagradState as AdagradState
 from optx.keras._optimizers import RMSprop as RMSprop
 from optx.keras._optimizers import RMSpropState as RMSpropState
 from optx.keras._optimizers import SGDState as SGDState
+from optx.keras._variants import Adadelta as Adadelta
+from optx.keras._variants import AdadeltaState as AdadeltaState
+from optx.keras._variants import Adamax as Adamax
+from optx.keras._variants import AdamaxState as AdamaxState
+from optx.keras._variants import AdamW as AdamW
+from optx.keras._variants import Nadam as Nadam
+from optx.keras._variants import NadamState as NadamState
 from optx.keras.optimizers import schedules as schedules
 
 __all__ = (
   "SGD",
+  "Adadelta",
+  "AdadeltaState",
   "Adagrad",
   "AdagradState",
   "Adam",
   "AdamState",
+  "AdamW",
+  "Adamax",
+  "AdamaxState",
+  "Nadam",
+  "NadamState",
   "RMSprop",
   "RMSpropState",
   "SGDState",
