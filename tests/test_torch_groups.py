@@ -706,16 +706,187 @@ def test_trains_as_pytorch_with_groups_closed_loop(name):
   assert error <= (noise if sqrt_bound is None else max(noise, sqrt_bound))
 
 
-def test_checkpoints_of_groups_are_refused_by_name():
+# ----------------------------------------------------------------------------
+# Checkpoints: 30 updates in PyTorch, 20 in optx from its state_dict (beside
+# PyTorch), then 20 in PyTorch again from optx's export; against the PyTorch
+# run that never stopped.
+
+CHECKPOINT_CASES = {
+  "SGD momentum + ReduceLROnPlateau(min_lr per group)": (
+    lambda gs: T.SGD(gs, lr=0.05, momentum=0.9, weight_decay=1e-2),
+    None,
+    # "max" on falling losses: a reduction every epoch from the second; at
+    # the checkpoint the bias group is at its floor, the others above theirs.
+    {"mode": "max", "factor": 0.5, "patience": 0, "min_lr": [0.01, 0.004, 0.03, 0.0]},
+    lambda groups: X.param_groups(
+      X.SGD,
+      labels,
+      groups,
+      lr=0.05,
+      momentum=0.9,
+      weight_decay=1e-2,
+      plateau=X.ReduceLROnPlateau(
+        mode="max",
+        factor=0.5,
+        patience=0,
+        min_lr={"other": 0.01, "norm": 0.004, "bias": 0.03, "class_token": 0.0},
+      ),
+    ),
+    None,
+  ),
+  "AdamW + LambdaLR warmup": (
+    lambda gs: T.AdamW(gs, lr=3e-3, weight_decay=0.05),
+    lambda o: S.LambdaLR(o, lambda e: min(1.0, (e + 1) / 40)),
+    None,
+    lambda groups: X.param_groups(
+      X.AdamW, labels, groups, lr=3e-3, weight_decay=0.05, scheduler=WARMUP
+    ),
+    lambda groups: {
+      label: WARMUP(group.get("lr", 3e-3)) for label, group in groups.items()
+    },
+  ),
+  "SGD without momentum + StepLR": (
+    lambda gs: T.SGD(gs, lr=0.05, weight_decay=1e-2),
+    lambda o: S.StepLR(o, 25, 0.5),
+    None,
+    lambda groups: X.param_groups(
+      X.SGD, labels, groups, lr=0.05, weight_decay=1e-2, scheduler=STEP
+    ),
+    lambda groups: {
+      label: STEP(group.get("lr", 0.05)) for label, group in groups.items()
+    },
+  ),
+}
+WARMUP = lambda lr: X.LambdaLR(lr, lambda e: min(1.0, (e + 1) / 40))  # noqa: E731
+STEP = lambda lr: X.StepLR(lr, 25, 0.5)  # noqa: E731
+ORDER = ["other", "norm", "bias", "class_token"]  # torchvision's group order
+
+
+def _torch_side(make_torch, make_sched, plateau, overrides, weight_decay):
+  groups, tensors = torch_groups(overrides, weight_decay)
+  for group in groups:
+    group.pop("name")
+  opt = make_torch(groups)
+  sched = None if make_sched is None else make_sched(opt)
+  reduce = None if plateau is None else S.ReduceLROnPlateau(opt, **plateau)
+  return opt, sched, reduce, tensors
+
+
+def _torch_steps(side, start, stop):
+  opt, sched, reduce, tensors = side
+  for t in range(start, stop):
+    for name, p in tensors.items():
+      p.grad = torch.tensor(GRADS[name][t])
+    opt.step()
+    if sched is not None:
+      sched.step()
+    if reduce is not None and (t + 1) % STEPS_PER_EPOCH == 0:
+      reduce.step(float(LOSSES[t // STEPS_PER_EPOCH]))
+  return {n: p.detach().numpy().copy() for n, p in tensors.items()}
+
+
+def _optx_steps(tx, params, state, start, stop, observe):
+  step = jax.jit(tx.update)
+  for t in range(start, stop):
+    grads = _nest({n: jnp.asarray(g[t]) for n, g in GRADS.items()})
+    updates, state = step(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    if observe and (t + 1) % STEPS_PER_EPOCH == 0:
+      state = optx.observe(state, LOSSES[t // STEPS_PER_EPOCH])
+  return params, state
+
+
+@pytest.mark.parametrize("case_id", list(CHECKPOINT_CASES))
+def test_checkpoints_of_groups_continue_pytorch_and_back(case_id):
+  make_torch, make_sched, plateau, make_optx, schedules = CHECKPOINT_CASES[case_id]
+  overrides = HEAD_LR
+  weight_decay = make_torch([torch.zeros(1)]).defaults["weight_decay"]
+  groups = _optx_groups(overrides, weight_decay)
+  through = _torch_side(make_torch, make_sched, plateau, overrides, weight_decay)
+  _torch_steps(through, 0, 30)
+  opt, sched, reduce, tensors = through
+  # jax.tree.leaves order -> position in PyTorch's param_groups order.
+  positions = {
+    id(p): k for k, p in enumerate(p for g in opt.param_groups for p in g["params"])
+  }
+  order = [positions[id(tensors[name])] for name in sorted(NAMES)]
+  params = _nest({n: jnp.asarray(p.detach().numpy()) for n, p in tensors.items()})
+  assert [
+    jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(params)[0]
+  ] == ["".join(f"['{k}']" for k in n.split(".")) for n in sorted(NAMES)]
+  if plateau is not None:
+    assert [g["lr"] for g in opt.param_groups] == [0.0125, 0.0125, 0.03, 0.005]
+  tx = make_optx(groups)
+  lr = None if schedules is None else schedules(groups)
+  scheduler = reduce if reduce is not None else sched
+  state = X.load_state_dict(
+    tx,
+    opt.state_dict(),
+    params,
+    scheduler=None if scheduler is None else scheduler.state_dict(),
+    order=order,
+    group_labels=None if lr is None else ORDER,
+  )
+  params, state = _optx_steps(tx, params, state, 30, 50, plateau is not None)
+  theirs = _torch_steps(through, 30, 50)
+  ours = {n: np.asarray(_leaf(params, n)) for n in NAMES}
+  loaded = relative_error(ours, theirs)
+  # Back into a fresh PyTorch optimizer and scheduler.
+  back = _torch_side(make_torch, make_sched, plateau, overrides, weight_decay)
+  b_opt, b_sched, b_reduce, b_tensors = back
+  with torch.no_grad():
+    for n, p in b_tensors.items():
+      p.copy_(torch.from_numpy(np.array(_leaf(params, n))))
+  b_scheduler = b_reduce if b_reduce is not None else b_sched
+  if b_scheduler is not None:
+    b_scheduler.load_state_dict(
+      X.scheduler_state_dict(state, b_scheduler.state_dict(), lr=lr, group_labels=ORDER)
+    )
+  b_opt.load_state_dict(
+    X.state_dict(state, b_opt.state_dict(), lr=lr, order=order, group_labels=ORDER)
+  )
+  exported = relative_error(_torch_steps(back, 50, 70), _torch_steps(through, 50, 70))
+  print(
+    f"\n[torch groups checkpoint] {case_id}: loaded {loaded:.2e}, exported {exported:.2e}"
+  )
+  assert loaded <= TOLERANCE and exported <= TOLERANCE
+
+
+def test_checkpoints_of_groups_name_what_does_not_match():
   tx = X.param_groups(X.SGD, SMALL_LABELS, SMALL_GROUPS, lr=0.1, momentum=0.9)
   model = torch.nn.Linear(2, 2)
-  optimizer = T.SGD(
+  one = T.SGD(model.parameters(), lr=0.1, momentum=0.9)
+  with pytest.raises(ValueError, match=r"has 1 param groups and the optx one 2"):
+    X.load_state_dict(tx, one.state_dict(), SMALL)
+  two = T.SGD(
     [{"params": [model.weight]}, {"params": [model.bias], "weight_decay": 0.0}],
     lr=0.1,
     momentum=0.9,
   )
-  message = r"param_groups optimizer \(or its state\) of 2 groups: checkpoints of"
-  with pytest.raises(ValueError, match=message):
-    X.load_state_dict(tx, optimizer.state_dict(), SMALL)
-  with pytest.raises(ValueError, match=message):
-    X.state_dict(tx.init(SMALL), optimizer.state_dict())
+  # jax.tree.leaves order is bias, kernel: PyTorch's parameter 1, then 0.
+  state = X.load_state_dict(tx, two.state_dict(), SMALL, order=[1, 0])
+  three = {name: jnp.zeros(2) for name in "abc"}
+  split = X.param_groups(
+    X.SGD, dict(a="x", b="x", c="y"), {"x": {}, "y": {}}, momentum=0.9
+  )
+  a, b, c = (torch.zeros(2, requires_grad=True) for _ in range(3))
+  crossed = T.SGD([{"params": [a]}, {"params": [b, c]}], momentum=0.9)
+  with pytest.raises(
+    ValueError, match=r"the optx group 'x' \(PyTorch's \[0, 1\]\) are not one PyTorch"
+  ):
+    X.load_state_dict(split, crossed.state_dict(), three)
+  with pytest.raises(ValueError, match=r"groups=\.\.\.\) must name each optx group"):
+    X.state_dict(state, two.state_dict(), order=[1, 0], group_labels=["decay"])
+  plain = X.param_groups(X.SGD, SMALL_LABELS, SMALL_GROUPS, lr=X.StepLR(0.1, 2))
+  step_lr = S.StepLR(two, 2)
+  with pytest.raises(ValueError, match=r"pass groups=, the label of each"):
+    X.load_state_dict(plain, two.state_dict(), SMALL, scheduler=step_lr.state_dict())
+  with pytest.raises(ValueError, match=r"pass groups=, the label of each"):
+    X.scheduler_state_dict(plain.init(SMALL), step_lr.state_dict(), lr=0.1)
+  inside = optax.chain(optax.identity(), tx)
+  with pytest.raises(ValueError, match=r"param_groups state inside another"):
+    X.state_dict(inside.init(SMALL), two.state_dict())
+  with pytest.raises(
+    ValueError, match=r"group_labels=...\) is for an optx.torch.param"
+  ):
+    X.load_state_dict(X.SGD(momentum=0.9), one.state_dict(), SMALL, group_labels=["a"])

@@ -22,6 +22,7 @@ import math
 import numbers
 import os
 import pickle
+from collections.abc import Hashable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -182,8 +183,8 @@ def _check_groups(call: str, arg: str, kind: _Kind, groups: list[dict]) -> None:
         raise ValueError(
           f"optx.{call}: {arg}['param_groups'][{i}][{key!r}] is"
           f" {group.get(key)!r}, param_groups[0]'s {first.get(key)!r}: an optx"
-          " optimizer has one set of hyperparameters (optx.torch.param_groups"
-          " trains groups; its checkpoints are not supported yet)"
+          " optimizer has one set of hyperparameters (build the optx one with"
+          " optx.torch.param_groups)"
         )
 
 
@@ -219,11 +220,15 @@ def _parts(call: str, arg: str, state: Any) -> tuple[Any, Any]:
   nodes = [x for x in jax.tree.leaves(state, is_leaf=_is_node) if _is_node(x)]
   found = [x for x in nodes if isinstance(x, _STATES)]
   plateaus = [x for x in nodes if isinstance(x, plateau_lib.ReduceOnPlateauState)]
-  if len(found) > 1 and isinstance(state, optax.PartitionState):
+  if len(found) > 1 and any(
+    isinstance(x, optax.PartitionState)
+    for x in jax.tree.leaves(
+      state, is_leaf=lambda x: isinstance(x, optax.PartitionState)
+    )
+  ):
     raise ValueError(
-      f"optx.{call}({arg}=...) is an optx.torch.param_groups optimizer (or its"
-      f" state) of {len(found)} groups: checkpoints of parameter groups are not"
-      " supported yet"
+      f"optx.{call}({arg}=...) holds an optx.torch.param_groups state inside another"
+      " transformation; pass the param_groups optimizer (or its state) itself"
     )
   if len(found) != 1 or len(plateaus) > 1:
     raise TypeError(
@@ -524,6 +529,21 @@ def _lowered(call: str, plateau: Any, lr: float, min_lr: float, eps: float) -> f
 # The public functions.
 
 
+def _checkpoint_groups() -> Any:
+  """The module for :func:`optx.torch.param_groups` states (it imports this one)."""
+  from optx.torch import _checkpoint_groups
+
+  return _checkpoint_groups
+
+
+def _one_group(call: str, group_labels: Any) -> None:
+  if group_labels is not None:
+    raise ValueError(
+      f"optx.{call}(group_labels=...) is for an optx.torch.param_groups optimizer;"
+      " this one has one group"
+    )
+
+
 def load_state_dict(
   tx: optax.GradientTransformation,
   state_dict: Any,
@@ -533,6 +553,7 @@ def load_state_dict(
   count: int | None = None,
   order: Any = None,
   lr: Any = None,
+  group_labels: Sequence[Hashable] | None = None,
 ) -> optax.OptState:
   r"""The state of ``tx`` for ``params`` from a PyTorch optimizer's ``state_dict()``.
 
@@ -566,7 +587,16 @@ def load_state_dict(
       ``params``: its position in ``model.parameters()`` or its name (an
       optimizer built from ``model.named_parameters()``).
     lr: the ``lr`` both optimizers were built with, only needed with a
-      ``ReduceLROnPlateau`` whose ``eps`` and ``min_lr`` are both 0.
+      ``ReduceLROnPlateau`` whose ``eps`` and ``min_lr`` are both 0 (for
+      :func:`optx.torch.param_groups`, one per group: a dict from label to ``lr``).
+    group_labels: for a :func:`optx.torch.param_groups` optimizer, the label of each of
+      PyTorch's ``param_groups``, in order; by default each group is the
+      PyTorch group holding its parameters (known where it keeps buffers).
+
+  Each optx group of a :func:`optx.torch.param_groups` optimizer is read from one of
+  PyTorch's ``param_groups`` (the same parameters, in any order) with its own
+  hyperparameters, and a ``ReduceLROnPlateau``'s lowered rate and ``min_lr``
+  of that group.
 
   Returns:
     The optimizer state, like ``tx.init(params)``.
@@ -596,6 +626,11 @@ def load_state_dict(
   ):
     raise TypeError(f"optx.{call}(count=...) must be an int, got {count!r}")
   template = tx.init(params)
+  if _checkpoint_groups().is_grouped(template):
+    return _checkpoint_groups().load(
+      call, template, groups, states, theirs, count, order, lr, group_labels
+    )
+  _one_group(call, group_labels)
   opt_state, plateau = _parts(call, "tx", template)
   kind = _KINDS[type(opt_state)]
   _check_groups(call, "state_dict", kind, groups)
@@ -716,6 +751,7 @@ def state_dict(
   lr: Any = None,
   count: int | None = None,
   order: Any = None,
+  group_labels: Sequence[Hashable] | None = None,
 ) -> dict[str, Any]:
   r"""A PyTorch optimizer's ``state_dict()`` holding an ``optx.torch`` state.
 
@@ -737,6 +773,8 @@ def state_dict(
       Adagrad without ``lr_decay``, where PyTorch's arithmetic does not read
       it); 0 by default.
     order: as in :func:`load_state_dict`.
+    group_labels: as in :func:`load_state_dict`; ``lr`` is then a dict from
+      label to each group's ``lr`` (or one for every group).
 
   Returns:
     A dict for ``optimizer.load_state_dict``.
@@ -758,6 +796,11 @@ def state_dict(
     tensor([1., 1.])
   """
   call = "torch.state_dict"
+  if _checkpoint_groups().is_grouped(state):
+    return _checkpoint_groups().export(
+      call, state, template, lr, count, order, group_labels
+    )
+  _one_group(call, group_labels)
   opt_state, plateau = _parts(call, "state", state)
   kind = _KINDS[type(opt_state)]
   groups, _ = _optimizer_dict(call, "template", template)
@@ -803,7 +846,11 @@ def state_dict(
 
 
 def scheduler_state_dict(
-  state: optax.OptState, template: Any, *, lr: Any = None
+  state: optax.OptState,
+  template: Any,
+  *,
+  lr: Any = None,
+  group_labels: Sequence[Hashable] | None = None,
 ) -> dict[str, Any]:
   r"""A PyTorch scheduler's ``state_dict()`` at the point an ``optx.torch`` state is.
 
@@ -823,7 +870,10 @@ def scheduler_state_dict(
     template: the target scheduler's ``state_dict()``.
     lr: the optimizer's ``lr``: the optx scheduler (needed unless the
       template is a ``ReduceLROnPlateau``'s), or for a plateau the number it
-      lowers (by default the template's last rate).
+      lowers (by default the template's last rate); a dict from label to
+      ``lr`` for a :func:`optx.torch.param_groups` state.
+    group_labels: for a :func:`optx.torch.param_groups` state of several groups, the
+      label of each of PyTorch's ``param_groups``, in order (needed).
 
   Returns:
     A dict for ``scheduler.load_state_dict``.
@@ -843,8 +893,13 @@ def scheduler_state_dict(
     3 0.0100
   """
   call = "torch.scheduler_state_dict"
-  opt_state, plateau = _parts(call, "state", state)
   template = _scheduler_dict(call, "template", template)
+  if _checkpoint_groups().is_grouped(state):
+    return _checkpoint_groups().scheduler_export(
+      call, state, template, lr, group_labels
+    )
+  _one_group(call, group_labels)
+  opt_state, plateau = _parts(call, "state", state)
   out = dict(template)
   groups = len(template.get("_last_lr", [None]))
   if _is_plateau_dict(template):
