@@ -138,6 +138,10 @@ def param_groups(
     Each group's plateau state is at ``state.inner_states[label]``;
     :func:`optx.plateau_scale` multiplies the groups' scales.
 
+  :func:`optx.torch.load_state_dict`, :func:`optx.torch.state_dict` and
+  :func:`optx.torch.scheduler_state_dict` convert its state from and to
+  PyTorch's, one PyTorch param group per optx group.
+
   Args:
     optimizer: an ``optx.torch`` optimizer (``optx.torch.SGD``, ...) or any
       function of keyword hyperparameters returning an optax transformation.
