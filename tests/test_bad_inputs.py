@@ -899,6 +899,12 @@ def _torch() -> list[Factory]:
       {"schedulers": [torch.ConstantLR(0.1), torch.ExponentialLR(0.1, 0.9)]},
       {},
     ),
+    Factory(
+      "torch.param_groups",
+      torch.param_groups,
+      {"optimizer": torch.SGD, "labels": {"w": "a"}, "groups": {"a": {}}},
+      {"optimizer": Function()},
+    ),
   ]
 
 
@@ -1048,6 +1054,33 @@ def _torch_extra():
       ValueError,
     ),
   ]
+  groups = "torch.param_groups"
+  for kwargs, argument, error in [
+    ({"groups": {}}, "groups", TypeError),
+    ({"groups": ["a"]}, "groups", TypeError),
+    ({"groups": {"a": 0.1}}, "groups", TypeError),
+    ({"groups": {"a": {"betas": (0.9, 0.99)}}}, "betas", TypeError),  # not SGD's
+    ({"betas": (0.9, 0.99)}, "betas", TypeError),
+    ({"groups": {"a": {"momentum": 2.0}}}, "momentum", ValueError),
+    ({"weight_decay": -1.0}, "weight_decay", ValueError),
+    ({"groups": {"a": {"plateau": plateau}}}, "plateau", ValueError),  # shared
+    ({"scheduler": 0.5}, "scheduler", TypeError),
+    ({"scheduler": step}, "scheduler", TypeError),  # a function of the lr
+    (
+      {"groups": {"a": {"lr": step}}, "scheduler": lambda lr: step},
+      "scheduler",
+      ValueError,
+    ),
+    (
+      {"plateau": optx.torch.ReduceLROnPlateau(min_lr={"b": 0.0})},  # no group b
+      "min_lr",
+      ValueError,
+    ),
+  ]:
+    cases.append((groups, kwargs, argument, error))
+  cases.append(
+    ("torch.ReduceLROnPlateau", {"min_lr": {"a": -1.0}}, "min_lr", ValueError)
+  )
   return cases
 
 
