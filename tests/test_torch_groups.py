@@ -482,6 +482,14 @@ def test_bad_labels_are_named_at_init(make, error, message):
       TypeError,
       r"param_groups\(groups=...\) must be a non-empty dict",
     ),
+    (
+      lambda: X.param_groups(
+        X.SGD, SMALL_LABELS, SMALL_GROUPS, scheduler=X.ReduceLROnPlateau()
+      ),
+      TypeError,
+      r"scheduler=...\) is a ReduceLROnPlateau, which needs a metric: give it as"
+      r" plateau=",
+    ),
   ],
 )
 def test_bad_arguments_are_named(make, error, message):

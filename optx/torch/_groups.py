@@ -181,6 +181,11 @@ def param_groups(
       f"{_CALL}(groups=...) must be a non-empty dict of group name to the"
       f" hyperparameters it overrides, got {groups!r}"
     )
+  if isinstance(scheduler, ReduceLROnPlateau):
+    raise TypeError(
+      f"{_CALL}(scheduler=...) is a ReduceLROnPlateau, which needs a metric:"
+      " give it as plateau=, and call optx.observe with the metric"
+    )
   if scheduler is not None and (
     isinstance(scheduler, Scheduler) or not callable(scheduler)
   ):
