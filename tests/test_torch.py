@@ -230,6 +230,57 @@ OPTIMIZER_CASES = [
     None,
     lambda: X.AdamW(lr=0.01, weight_decay=0.2, amsgrad=True),
   ),
+  ("adamax", lambda p: T.Adamax(p, lr=0.01), None, lambda: X.Adamax(lr=0.01)),
+  (
+    "adamax-options",
+    lambda p: T.Adamax(p, lr=0.01, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.1),
+    None,
+    lambda: X.Adamax(lr=0.01, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.1),
+  ),
+  (
+    "adamax-maximize",
+    lambda p: T.Adamax(p, lr=0.01, maximize=True),
+    None,
+    lambda: X.Adamax(lr=0.01, maximize=True),
+  ),
+  ("nadam", lambda p: T.NAdam(p, lr=0.01), None, lambda: X.NAdam(lr=0.01)),
+  (
+    "nadam-options",
+    lambda p: T.NAdam(p, lr=0.01, betas=(0.8, 0.99), eps=1e-6, momentum_decay=0.1),
+    None,
+    lambda: X.NAdam(lr=0.01, betas=(0.8, 0.99), eps=1e-6, momentum_decay=0.1),
+  ),
+  (
+    "nadam-weight-decay",
+    lambda p: T.NAdam(p, lr=0.01, weight_decay=0.1),
+    None,
+    lambda: X.NAdam(lr=0.01, weight_decay=0.1),
+  ),
+  (
+    "nadam-decoupled",
+    lambda p: T.NAdam(p, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+    None,
+    lambda: X.NAdam(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+  ),
+  (
+    "nadam-maximize",
+    lambda p: T.NAdam(p, lr=0.01, maximize=True),
+    None,
+    lambda: X.NAdam(lr=0.01, maximize=True),
+  ),
+  ("adadelta", lambda p: T.Adadelta(p), None, lambda: X.Adadelta()),
+  (
+    "adadelta-options",
+    lambda p: T.Adadelta(p, lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1),
+    None,
+    lambda: X.Adadelta(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1),
+  ),
+  (
+    "adadelta-maximize",
+    lambda p: T.Adadelta(p, maximize=True),
+    None,
+    lambda: X.Adadelta(maximize=True),
+  ),
 ]
 
 SCHEDULER_CASES = [
@@ -611,6 +662,9 @@ def test_onecycle_replaces_adam_beta1_as_pytorch():
     (X.RMSprop, T.RMSprop),
     (X.Adam, T.Adam),
     (X.AdamW, T.AdamW),
+    (X.Adamax, T.Adamax),
+    (X.NAdam, T.NAdam),
+    (X.Adadelta, T.Adadelta),
     (X.ExponentialLR, S.ExponentialLR),
     (X.StepLR, S.StepLR),
     (X.MultiStepLR, S.MultiStepLR),

@@ -42,11 +42,17 @@ from optx.torch.lr_scheduler import ReduceLROnPlateau as ReduceLROnPlateau
 from optx.torch.lr_scheduler import SequentialLR as SequentialLR
 from optx.torch.lr_scheduler import StepLR as StepLR
 from optx.torch.optim import SGD as SGD
+from optx.torch.optim import Adadelta as Adadelta
+from optx.torch.optim import AdadeltaState as AdadeltaState
 from optx.torch.optim import Adagrad as Adagrad
 from optx.torch.optim import AdagradState as AdagradState
 from optx.torch.optim import Adam as Adam
+from optx.torch.optim import Adamax as Adamax
+from optx.torch.optim import AdamaxState as AdamaxState
 from optx.torch.optim import AdamState as AdamState
 from optx.torch.optim import AdamW as AdamW
+from optx.torch.optim import NAdam as NAdam
+from optx.torch.optim import NAdamState as NAdamState
 from optx.torch.optim import RMSprop as RMSprop
 from optx.torch.optim import RMSpropState as RMSpropState
 from optx.torch.optim import SGDState as SGDState
@@ -56,11 +62,15 @@ from optx.torch.optim import state_dict as state_dict
 
 __all__ = (
   "SGD",
+  "Adadelta",
+  "AdadeltaState",
   "Adagrad",
   "AdagradState",
   "Adam",
   "AdamState",
   "AdamW",
+  "Adamax",
+  "AdamaxState",
   "ChainedScheduler",
   "ConstantLR",
   "CosineAnnealingLR",
@@ -71,6 +81,8 @@ __all__ = (
   "LinearLR",
   "MultiStepLR",
   "MultiplicativeLR",
+  "NAdam",
+  "NAdamState",
   "OneCycleLR",
   "PolynomialLR",
   "RMSprop",

@@ -18,14 +18,26 @@ from optx.torch._optimizers import AdagradState as AdagradState
 from optx.torch._optimizers import RMSprop as RMSprop
 from optx.torch._optimizers import RMSpropState as RMSpropState
 from optx.torch._optimizers import SGDState as SGDState
+from optx.torch._variants import Adadelta as Adadelta
+from optx.torch._variants import AdadeltaState as AdadeltaState
+from optx.torch._variants import Adamax as Adamax
+from optx.torch._variants import AdamaxState as AdamaxState
+from optx.torch._variants import NAdam as NAdam
+from optx.torch._variants import NAdamState as NAdamState
 
 __all__ = (
   "SGD",
+  "Adadelta",
+  "AdadeltaState",
   "Adagrad",
   "AdagradState",
   "Adam",
   "AdamState",
   "AdamW",
+  "Adamax",
+  "AdamaxState",
+  "NAdam",
+  "NAdamState",
   "RMSprop",
   "RMSpropState",
   "SGDState",
