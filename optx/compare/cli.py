@@ -22,8 +22,6 @@ import jax
 import optax
 
 import optx
-from optx.compare.against import FRAMEWORKS
-from optx.compare.against import MissingFramework
 from optx.compare.against import run_against
 from optx.compare.data import batch_order
 from optx.compare.data import epoch_plan
@@ -31,6 +29,8 @@ from optx.compare.data import load_digits
 from optx.compare.extras import REPORT_EXTRA
 from optx.compare.extras import require
 from optx.compare.finder import run_finder
+from optx.compare.frameworks import FRAMEWORKS
+from optx.compare.frameworks import MissingFramework
 from optx.compare.report import format_notes
 from optx.compare.report import format_table
 from optx.compare.report import plot_finder
