@@ -315,6 +315,30 @@ def test_optimizer_matches_keras(case):
   check(case, ours, theirs)
 
 
+@pytest.mark.parametrize("name", ["Nadam", "Adadelta"])
+def test_eager_steps_are_keras_steps_bitwise(name):
+  # Op for op, without XLA's fusion: jitted, these two may differ from Keras's
+  # jitted step by a contracted multiply-add (a rounding; test_keras_fit.py).
+  kwargs = {"learning_rate": 1.0} if name == "Adadelta" else {"learning_rate": 0.01}
+  tx = getattr(optx.keras, name)(**kwargs)
+  optimizer = getattr(keras.optimizers, name)(**kwargs)
+  params = {n: jnp.asarray(PARAMS[n]) for n in NAMES}
+  variables = _keras_variables(optimizer, PARAMS)
+  values, optimizer_values = [v.value for v in variables], optimizer.variables
+  optimizer_values = [v.value for v in optimizer_values]
+  state = tx.init(params)
+  with jax.disable_jit():
+    for t in range(40):
+      grads = {n: jnp.asarray(GRADS[n][t]) for n in NAMES}
+      updates, state = tx.update(grads, state, params)
+      params = optax.apply_updates(params, updates)
+      values, optimizer_values = optimizer.stateless_apply(
+        optimizer_values, [grads[n] for n in NAMES], values
+      )
+      for n, value in zip(NAMES, values, strict=True):
+        np.testing.assert_array_equal(np.asarray(params[n]), np.asarray(value))
+
+
 # Gradients whose global norm is not finite: Keras's scale c * min(1/N, 1/c)
 # + (N - N) is then NaN, and so is every update (optax's clip_by_global_norm
 # would zero the finite entries and skip the update).
@@ -800,8 +824,11 @@ def test_defaults_are_keras_defaults():
     ours = inspect.signature(getattr(optx.keras, name)).parameters
     theirs = inspect.signature(getattr(keras.optimizers, name)).parameters
     for argument, parameter in ours.items():
-      if argument in ("lr", "decay", "callbacks"):
-        continue
+      if (
+        argument in ("lr", "decay", "callbacks")
+        or parameter.kind is parameter.VAR_KEYWORD
+      ):
+        continue  # **keras_options: tests/test_keras_options.py
       assert parameter.default == theirs[argument].default, (name, argument)
   ours = inspect.signature(optx.keras.ReduceLROnPlateau).parameters
   theirs = inspect.signature(keras.callbacks.ReduceLROnPlateau).parameters

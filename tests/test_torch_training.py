@@ -13,8 +13,9 @@ the same run with ``foreach=True`` against ``foreach=False`` (PyTorch's
 default on a CPU), measured in the same test, or 1e-6 where those agree
 bitwise (they do, on this CPU).
 
-Bitwise: SGD in every option, and the schedulers (rates equal to PyTorch's
-float64 values rounded to float32). The optimizers that take a square root
+Bitwise: SGD in every option, Adamax (no root: its step size is PyTorch's
+double rounded once), and the schedulers (rates equal to PyTorch's float64
+values rounded to float32). The optimizers that take a square root
 are not: PyTorch's CPU ``sqrt`` is MKL's, which is not correctly rounded
 (about 17% of float32 results are one unit in the last place from IEEE's
 root, which XLA computes), and no XLA operation reproduces it. Their figure
@@ -178,6 +179,38 @@ CASES = {
     None,
     lambda: T.AdamW(0.001),
     3e-4,
+  ),
+  "Adamax": (
+    lambda ps, f: Opt.Adamax(ps, lr=0.002, foreach=f),
+    None,
+    lambda: T.Adamax(0.002),
+    None,
+  ),
+  "Adamax(weight_decay)": (
+    lambda ps, f: Opt.Adamax(ps, lr=0.002, weight_decay=1e-3, foreach=f),
+    None,
+    lambda: T.Adamax(0.002, weight_decay=1e-3),
+    None,
+  ),
+  "NAdam": (
+    lambda ps, f: Opt.NAdam(ps, lr=0.002, foreach=f),
+    None,
+    lambda: T.NAdam(0.002),
+    1e-4,
+  ),
+  "NAdam(decoupled_weight_decay)": (
+    lambda ps, f: Opt.NAdam(
+      ps, lr=0.002, weight_decay=0.01, decoupled_weight_decay=True, foreach=f
+    ),
+    None,
+    lambda: T.NAdam(0.002, weight_decay=0.01, decoupled_weight_decay=True),
+    3e-5,
+  ),
+  "Adadelta": (
+    lambda ps, f: Opt.Adadelta(ps, foreach=f),
+    None,
+    lambda: T.Adadelta(),
+    3e-6,
   ),
   "SGD + StepLR": (
     lambda ps, f: Opt.SGD(ps, lr=0.05, momentum=0.9, foreach=f),
