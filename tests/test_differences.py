@@ -91,6 +91,129 @@ def default(fn, name):
 
 
 # ----------------------------------------------------------------------------
+# Adam's variants and Adadelta.
+
+
+def test_row_29_adamax_epsilon_inside_or_outside_the_maximum():
+  assert (
+    default(keras.optimizers.Adamax, "epsilon"),
+    default(torch.optim.Adamax, "eps"),
+  ) == (1e-7, 1e-8)
+  assert (
+    default(keras.optimizers.Adamax, "learning_rate"),
+    default(torch.optim.Adamax, "lr"),
+  ) == (0.001, 2e-3)
+  # A large ε and a short β2 show where ε goes: u + ε (Keras) or
+  # max(β2u, |g| + ε), where the decayed branch carries β2ε (PyTorch, Optax).
+  keras_out = keras_run(keras.optimizers.Adamax(0.1, beta_2=0.5, epsilon=0.5))
+  torch_out = torch_run(
+    lambda p: torch.optim.Adamax(p, lr=0.1, betas=(0.9, 0.5), eps=0.5)
+  )
+  optax_out = optax_lib_run(optax.adamax(0.1, b2=0.5, eps=0.5))
+  assert differ(keras_out, torch_out)
+  assert close(optax_out, torch_out)
+  kwargs = dict(lr=0.1, b1=0.9, b2=0.5, eps=0.5)
+  assert close(
+    keras_out, oracles.trajectory(oracles.adamax, W0, GRADS, 0.0, 0.0, **kwargs)
+  )
+  assert close(
+    torch_out,
+    oracles.trajectory(oracles.adamax, W0, GRADS, 0.0, 0.0, placement="max", **kwargs),
+  )
+  assert close(optax_run(optx.adamax(0.1, b2=0.5, eps=0.5)), keras_out)
+  assert close(optax_run(optx.keras.Adamax(0.1, beta_2=0.5, epsilon=0.5)), keras_out)
+  assert close(optax_run(optx.torch.Adamax(0.1, betas=(0.9, 0.5), eps=0.5)), torch_out)
+
+
+def test_row_30_nadam_momentum_schedules_end_far_apart():
+  assert default(torch.optim.NAdam, "momentum_decay") == 4e-3
+  grads = np.random.default_rng(1).normal(size=(300, 3)).astype(np.float32) + 0.3
+  keras_out = keras_run(keras.optimizers.Nadam(0.01, epsilon=1e-8), grads)
+  torch_out = torch_run(lambda p: torch.optim.NAdam(p, lr=0.01), grads)
+  optax_out = optax_lib_run(optax.nadam(0.01, eps=1e-8), grads)
+  # Far apart: along 300 updates (the weights travel about 1) they differ by
+  # more than 1% of the weights (measured: 1.6%, 2.6%, 4.1%).
+  for a, b in [(keras_out, torch_out), (keras_out, optax_out), (torch_out, optax_out)]:
+    assert differ(a, b, by=1e-2)
+  # Each is Dozat's Nadam with its own momentum schedule μ_t = β1(1 − ½·0.96^(ψt)):
+  # ψ = 1 (Keras), ψ = 0.004 (PyTorch), or a constant β1 (Optax).
+  kwargs = dict(lr=0.01, b1=0.9, b2=0.999, eps=1e-8, placement="outside")
+  for out, psi in [(keras_out, 1.0), (torch_out, 4e-3), (optax_out, None)]:
+    expected = oracles.trajectory(
+      oracles.nadam, W0, grads, 0.0, 0.0, momentum_decay=psi, **kwargs
+    )
+    assert close(out, expected, rtol=1e-4)
+  assert close(optax_run(optx.keras.Nadam(0.01, epsilon=1e-8), grads), keras_out)
+  assert close(optax_run(optx.torch.NAdam(0.01), grads), torch_out)
+  # optx.nadam is Optax's constant β1, with ε inside the root of ŝ.
+  ours = optax_run(optx.nadam(0.01, eps=1e-8), grads)
+  theirs = optax_lib_run(optax.nadam(0.01, eps=0.0, eps_root=1e-8), grads)
+  assert close(ours, theirs, rtol=1e-4)
+
+
+def test_row_31_adamw_decoupled_forms_agree_defaults_differ():
+  assert default(keras.optimizers.AdamW, "weight_decay") == 0.004
+  assert default(torch.optim.AdamW, "weight_decay") == 0.01
+  assert default(optax.adamw, "weight_decay") == 1e-4
+  assert default(optx.adamw, "weight_decay") == 0.004
+  w0 = np.full(3, 2.0, np.float32)
+  keras_out = keras_run(
+    keras.optimizers.AdamW(0.1, weight_decay=0.5, epsilon=1e-12), GRADS, w0
+  )
+  torch_out = torch_run(
+    lambda p: torch.optim.AdamW(p, lr=0.1, weight_decay=0.5, eps=1e-12), GRADS, w0
+  )
+  optax_out = optax_lib_run(optax.adamw(0.1, eps=1e-12, weight_decay=0.5), GRADS, w0)
+  # w − wλη, w(1 − ηλ) and −η(… + λw): one decay, rounded three ways.
+  assert close(keras_out, torch_out, rtol=1e-4)
+  assert close(optax_out, torch_out, rtol=1e-4)
+  assert close(
+    optax_run(optx.adamw(0.1, eps=0.0, weight_decay=0.5), GRADS, w0),
+    torch_out,
+    rtol=1e-4,
+  )
+  assert close(
+    optax_run(optx.keras.AdamW(0.1, weight_decay=0.5, epsilon=1e-12), GRADS, w0),
+    keras_out,
+  )
+  # Their defaults differ: the same run at each default decay ends apart.
+  defaults = [
+    keras_run(keras.optimizers.AdamW(0.1), GRADS, w0),
+    torch_run(lambda p: torch.optim.AdamW(p, lr=0.1), GRADS, w0),
+    optax_lib_run(optax.adamw(0.1), GRADS, w0),
+  ]
+  assert differ(defaults[0], defaults[1], by=1e-4)
+  assert differ(defaults[1], defaults[2], by=1e-4)
+
+
+def test_row_32_adadelta_same_rule_different_defaults():
+  keras_defaults = [
+    default(keras.optimizers.Adadelta, n) for n in ("learning_rate", "rho", "epsilon")
+  ]
+  torch_defaults = [default(torch.optim.Adadelta, n) for n in ("lr", "rho", "eps")]
+  assert keras_defaults == [0.001, 0.95, 1e-7]
+  assert torch_defaults == [1.0, 0.9, 1e-6]
+  # With the same hyperparameters, the same rule.
+  keras_out = keras_run(keras.optimizers.Adadelta(1.0, rho=0.9, epsilon=1e-6))
+  torch_out = torch_run(lambda p: torch.optim.Adadelta(p))
+  optax_out = optax_lib_run(optax.adadelta(1.0))
+  assert close(keras_out, torch_out)
+  assert close(optax_out, torch_out)
+  expected = oracles.trajectory(
+    oracles.adadelta, W0, GRADS, 0.0, 0.0, lr=1.0, rho=0.9, eps=1e-6
+  )
+  assert close(torch_out, expected)
+  # At their defaults, Keras moves about a thousand times less.
+  keras_default = keras_run(keras.optimizers.Adadelta())
+  assert differ(keras_default, torch_out)
+  keras_step = np.max(np.abs(keras_default[-1] - W0))
+  torch_step = np.max(np.abs(torch_out[-1] - W0))
+  assert keras_step < 1e-2 * torch_step
+  assert close(optax_run(optx.keras.Adadelta()), keras_default)
+  assert close(optax_run(optx.torch.Adadelta()), torch_out)
+
+
+# ----------------------------------------------------------------------------
 # Optimizers.
 
 
