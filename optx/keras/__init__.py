@@ -20,14 +20,24 @@ from optx.keras import schedules as schedules
 from optx.keras._callbacks import WeightDecayState as WeightDecayState
 from optx.keras._checkpoint import load_variables as load_variables
 from optx.keras._checkpoint import variable_values as variable_values
+from optx.keras._ema import ema_params as ema_params
+from optx.keras._ema import finalize_variable_values as finalize_variable_values
+from optx.keras._loss_scale import loss_scale as loss_scale
+from optx.keras._loss_scale import scale_loss as scale_loss
+from optx.keras._options import Options as Options
 from optx.keras.callbacks import *  # noqa: F403  (the namespace's __all__)
 from optx.keras.optimizers import *  # noqa: F403
 
 __all__ = [
+  "Options",
   "WeightDecayState",
   "callbacks",
+  "ema_params",
+  "finalize_variable_values",
   "load_variables",
+  "loss_scale",
   "optimizers",
+  "scale_loss",
   "variable_values",
 ]
 __all__ += callbacks.__all__

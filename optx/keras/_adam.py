@@ -6,6 +6,7 @@ See ``_optimizers.py`` for how a Keras optimizer is built.
 from __future__ import annotations
 
 from typing import NamedTuple
+from typing import Unpack
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +41,7 @@ def Adam(
   lr: base.ScalarOrSchedule | None = None,
   decay: float | None = None,
   callbacks: options.Callbacks = (),
+  **keras_options: Unpack[options.Options],
 ) -> optax.GradientTransformationExtraArgs:
   r"""Keras 3's ``Adam``: epsilon added to the uncorrected root ("epsilon hat").
 
@@ -82,6 +84,10 @@ def Adam(
     decay: tf.keras 2's legacy decay, ``lr / (1 + decay * iterations)``.
     callbacks: an optional :class:`optx.keras.ReduceLROnPlateau` or
       :class:`optx.keras.LearningRateScheduler`.
+    **keras_options: Keras's ``use_ema``, ``ema_momentum``,
+      ``ema_overwrite_frequency``, ``gradient_accumulation_steps``,
+      ``exclude_from_weight_decay`` and ``loss_scale_factor``
+      (:class:`optx.keras.Options`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -148,4 +154,5 @@ def Adam(
     clipnorm=clipnorm,
     clipvalue=clipvalue,
     global_clipnorm=global_clipnorm,
+    **keras_options,
   )

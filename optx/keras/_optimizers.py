@@ -16,6 +16,7 @@ traced or not, keeps it, so that ``jit``, ``optx.sweep`` and
 from __future__ import annotations
 
 from typing import NamedTuple
+from typing import Unpack
 
 import jax.numpy as jnp
 import optax
@@ -46,6 +47,7 @@ def SGD(
   lr: base.ScalarOrSchedule | None = None,
   decay: float | None = None,
   callbacks: options.Callbacks = (),
+  **keras_options: Unpack[options.Options],
 ) -> optax.GradientTransformationExtraArgs:
   r"""Keras 3's ``SGD``: gradient descent with the learning rate inside the velocity.
 
@@ -74,6 +76,10 @@ def SGD(
     decay: tf.keras 2's legacy decay, ``lr / (1 + decay * iterations)``.
     callbacks: an optional :class:`optx.keras.ReduceLROnPlateau` or
       :class:`optx.keras.LearningRateScheduler`.
+    **keras_options: Keras's ``use_ema``, ``ema_momentum``,
+      ``ema_overwrite_frequency``, ``gradient_accumulation_steps``,
+      ``exclude_from_weight_decay`` and ``loss_scale_factor``
+      (:class:`optx.keras.Options`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -120,6 +126,7 @@ def SGD(
     clipnorm=clipnorm,
     clipvalue=clipvalue,
     global_clipnorm=global_clipnorm,
+    **keras_options,
   )
 
 
@@ -144,6 +151,7 @@ def Adagrad(
   lr: base.ScalarOrSchedule | None = None,
   decay: float | None = None,
   callbacks: options.Callbacks = (),
+  **keras_options: Unpack[options.Options],
 ) -> optax.GradientTransformationExtraArgs:
   r"""Keras 3's ``Adagrad``: epsilon inside the square root, accumulator from 0.1.
 
@@ -171,6 +179,10 @@ def Adagrad(
     decay: tf.keras 2's legacy decay, ``lr / (1 + decay * iterations)``.
     callbacks: an optional :class:`optx.keras.ReduceLROnPlateau` or
       :class:`optx.keras.LearningRateScheduler`.
+    **keras_options: Keras's ``use_ema``, ``ema_momentum``,
+      ``ema_overwrite_frequency``, ``gradient_accumulation_steps``,
+      ``exclude_from_weight_decay`` and ``loss_scale_factor``
+      (:class:`optx.keras.Options`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -219,6 +231,7 @@ def Adagrad(
     clipnorm=clipnorm,
     clipvalue=clipvalue,
     global_clipnorm=global_clipnorm,
+    **keras_options,
   )
 
 
@@ -248,6 +261,7 @@ def RMSprop(
   lr: base.ScalarOrSchedule | None = None,
   decay: float | None = None,
   callbacks: options.Callbacks = (),
+  **keras_options: Unpack[options.Options],
 ) -> optax.GradientTransformationExtraArgs:
   r"""Keras 3's ``RMSprop``: epsilon inside the root, learning rate inside the momentum.
 
@@ -280,6 +294,10 @@ def RMSprop(
     decay: tf.keras 2's legacy decay, ``lr / (1 + decay * iterations)``.
     callbacks: an optional :class:`optx.keras.ReduceLROnPlateau` or
       :class:`optx.keras.LearningRateScheduler`.
+    **keras_options: Keras's ``use_ema``, ``ema_momentum``,
+      ``ema_overwrite_frequency``, ``gradient_accumulation_steps``,
+      ``exclude_from_weight_decay`` and ``loss_scale_factor``
+      (:class:`optx.keras.Options`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -338,4 +356,5 @@ def RMSprop(
     clipnorm=clipnorm,
     clipvalue=clipvalue,
     global_clipnorm=global_clipnorm,
+    **keras_options,
   )

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
+from typing import TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -27,11 +28,34 @@ from jax.typing import ArrayLike
 from optx._src import base
 from optx._src import plateau as plateau_lib
 from optx._src import validation as v
+from optx.keras import _accumulate
+from optx.keras import _ema
+from optx.keras import _exclude
+from optx.keras import _loss_scale
 from optx.keras._callbacks import LearningRateScheduler
 from optx.keras._callbacks import ReduceLROnPlateau
 from optx.keras._callbacks import accepts
 
 Callbacks = Sequence[ReduceLROnPlateau | LearningRateScheduler]
+
+
+class Options(TypedDict, total=False):
+  """Keras 3's base-optimizer options that wrap the update, as keywords.
+
+  ``use_ema``, ``ema_momentum`` (0.99) and ``ema_overwrite_frequency``: a
+  moving average of the parameters (:func:`optx.keras.ema_params`);
+  ``gradient_accumulation_steps``: an update every ``n`` calls with the mean
+  gradient; ``exclude_from_weight_decay``: the leaves the weight decay skips;
+  ``loss_scale_factor``: the gradients divided by a fixed loss scale. See
+  ``docs/porting_keras.md``.
+  """
+
+  use_ema: bool
+  ema_momentum: float
+  ema_overwrite_frequency: int | None
+  gradient_accumulation_steps: int | None
+  exclude_from_weight_decay: _exclude.Exclusion | None
+  loss_scale_factor: float | None
 
 
 class _Default(float):
@@ -247,11 +271,22 @@ def build(
   clipnorm: Any,
   clipvalue: Any,
   global_clipnorm: Any,
+  use_ema: bool = False,
+  ema_momentum: float = 0.99,
+  ema_overwrite_frequency: int | None = None,
+  gradient_accumulation_steps: int | None = None,
+  exclude_from_weight_decay: Any = None,
+  loss_scale_factor: float | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   """Clipping, then ``step(rate, weight_decay)`` at the rate the options give.
 
   ``step(rate, weight_decay)`` is the optimizer's block at a learning rate
-  (a number, an array or a schedule), with the weight decay (or ``None``).
+  (a number, an array or a schedule), with the weight decay (or ``None``),
+  which it hands to :func:`block`. In Keras's order, the options of
+  :class:`Options` wrap it: the loss scale divides the gradients first, the
+  accumulation calls the clipping and the step every ``n`` calls (inside the
+  learning-rate callbacks, which count every call), and the moving average
+  reads the parameters last.
   """
   base_rate = _learning_rate(call, learning_rate, lr)
   if decay is not None:
@@ -260,26 +295,65 @@ def build(
     check_number(call, "weight_decay", weight_decay, lower=0)
   clip = _clipping(call, clipnorm, clipvalue, global_clipnorm)
   plateau, scheduler = _split_callbacks(call, callbacks)
+  v.check_bool(call, "use_ema", use_ema)
+  if use_ema:  # Keras checks these only with use_ema=True, and so does optx
+    v.check_number(
+      call, "ema_momentum", ema_momentum, lower=0, upper=1, schedule_ok=False
+    )
+    if ema_overwrite_frequency is not None:
+      v.check_integer(call, "ema_overwrite_frequency", ema_overwrite_frequency, lower=1)
+  steps = gradient_accumulation_steps
+  if steps is not None:
+    v.check_integer(call, "gradient_accumulation_steps", steps, lower=2)
+    steps = int(steps)
+  if exclude_from_weight_decay is not None:
+    exclude = _exclude.check(call, exclude_from_weight_decay)
+    if weight_decay is not None:
+      weight_decay = _exclude.Excluding(weight_decay, exclude)
+  if loss_scale_factor is not None:
+    v.check_number(
+      call,
+      "loss_scale_factor",
+      loss_scale_factor,
+      lower=0,
+      lower_open=True,
+      schedule_ok=False,
+    )
 
   def optimizer(rate: base.ScalarOrSchedule) -> optax.GradientTransformation:
-    return base.chain(*clip, step(_legacy_decay(rate, decay), weight_decay))
+    rate = _legacy_decay(rate, decay)
+    if steps is None:
+      return base.chain(*clip, step(rate, weight_decay))
+    core = base.chain(*clip, step(_accumulate.raw_step(rate, steps), weight_decay))
+    return _accumulate.accumulate(core, steps)
 
+  tx: optax.GradientTransformation
   if scheduler is not None:
     if base.is_schedule(base_rate):
       raise ValueError(
         f"optx.{call}(callbacks=[LearningRateScheduler(...)]) needs a number as"
         " learning_rate, got a schedule (Keras refuses it too)"
       )
-    return scheduler.transform(optimizer, base_rate)
-  if plateau is not None:
-    return plateau_lib.with_plateau(
-      optimizer, base_rate, plateau.as_transform(base_rate)
-    )
-  return optax.with_extra_args_support(optimizer(base_rate))
+    tx = scheduler.transform(optimizer, base_rate)
+  elif plateau is not None:
+    tx = plateau_lib.with_plateau(optimizer, base_rate, plateau.as_transform(base_rate))
+  else:
+    tx = optimizer(base_rate)
+  if use_ema:
+    tx = _ema.ema(call, tx, ema_momentum, ema_overwrite_frequency, steps)
+  if loss_scale_factor is not None:
+    tx = base.chain(_loss_scale.divide_by_factor(loss_scale_factor), tx)
+  return optax.with_extra_args_support(tx)
 
 
 def block(call, rule, hyperparameters, weight_decay, *, scalars=None, **kwargs):
-  """The block of ``rule`` with Keras's weight decay folded in (when given)."""
+  """The block of ``rule`` with Keras's weight decay folded in (when given).
+
+  A weight decay that excludes leaves (``exclude_from_weight_decay``) makes
+  two blocks of one state, with and without the decay, each leaf taking its
+  update from one of them.
+  """
+  weight_decay, exclude = _exclude.split(weight_decay)
   decayed = weight_decay is not None
   if decayed:
     hyperparameters = dict(hyperparameters, lam=weight_decay)
@@ -287,7 +361,7 @@ def block(call, rule, hyperparameters, weight_decay, *, scalars=None, **kwargs):
       step_scalars = scalars
       scalars = lambda t, lam, **h: dict(step_scalars(t, **h), lam=lam)  # noqa: E731
   kwargs["scalars"] = scalars
-  return base.leafwise(
+  made = base.leafwise(
     call,
     with_weight_decay(rule),
     hyperparameters,
@@ -295,3 +369,11 @@ def block(call, rule, hyperparameters, weight_decay, *, scalars=None, **kwargs):
     real_only=True,
     **kwargs,
   )
+  if exclude is None:
+    return made
+  # Without params the rule skips the decay; the same hyperparameters (lam
+  # included) give the same state, counted or not.
+  plain = base.leafwise(
+    call, with_weight_decay(rule), hyperparameters, real_only=True, **kwargs
+  )
+  return _exclude.per_leaf(call, exclude, made, plain)

@@ -10,6 +10,7 @@ here.
 from __future__ import annotations
 
 from typing import NamedTuple
+from typing import Unpack
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +48,7 @@ def Adamax(
   lr: base.ScalarOrSchedule | None = None,
   decay: float | None = None,
   callbacks: options.Callbacks = (),
+  **keras_options: Unpack[options.Options],
 ) -> optax.GradientTransformationExtraArgs:
   r"""Keras 3's ``Adamax``: epsilon added to the infinity norm.
 
@@ -77,6 +79,10 @@ def Adamax(
     decay: tf.keras 2's legacy decay, ``lr / (1 + decay * iterations)``.
     callbacks: an optional :class:`optx.keras.ReduceLROnPlateau` or
       :class:`optx.keras.LearningRateScheduler`.
+    **keras_options: Keras's ``use_ema``, ``ema_momentum``,
+      ``ema_overwrite_frequency``, ``gradient_accumulation_steps``,
+      ``exclude_from_weight_decay`` and ``loss_scale_factor``
+      (:class:`optx.keras.Options`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -126,6 +132,7 @@ def Adamax(
     clipnorm=clipnorm,
     clipvalue=clipvalue,
     global_clipnorm=global_clipnorm,
+    **keras_options,
   )
 
 
@@ -152,6 +159,7 @@ def Nadam(
   lr: base.ScalarOrSchedule | None = None,
   decay: float | None = None,
   callbacks: options.Callbacks = (),
+  **keras_options: Unpack[options.Options],
 ) -> optax.GradientTransformationExtraArgs:
   r"""Keras 3's ``Nadam``: Dozat's momentum schedule and its running product.
 
@@ -190,6 +198,10 @@ def Nadam(
     decay: tf.keras 2's legacy decay, ``lr / (1 + decay * iterations)``.
     callbacks: an optional :class:`optx.keras.ReduceLROnPlateau` or
       :class:`optx.keras.LearningRateScheduler`.
+    **keras_options: Keras's ``use_ema``, ``ema_momentum``,
+      ``ema_overwrite_frequency``, ``gradient_accumulation_steps``,
+      ``exclude_from_weight_decay`` and ``loss_scale_factor``
+      (:class:`optx.keras.Options`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -255,6 +267,7 @@ def Nadam(
     clipnorm=clipnorm,
     clipvalue=clipvalue,
     global_clipnorm=global_clipnorm,
+    **keras_options,
   )
 
 
@@ -272,6 +285,7 @@ def AdamW(
   lr: base.ScalarOrSchedule | None = None,
   decay: float | None = None,
   callbacks: options.Callbacks = (),
+  **keras_options: Unpack[options.Options],
 ) -> optax.GradientTransformationExtraArgs:
   r"""Keras 3's ``AdamW``: :func:`optx.keras.Adam` with ``weight_decay`` 0.004.
 
@@ -303,6 +317,10 @@ def AdamW(
     decay: tf.keras 2's legacy decay, ``lr / (1 + decay * iterations)``.
     callbacks: an optional :class:`optx.keras.ReduceLROnPlateau` or
       :class:`optx.keras.LearningRateScheduler`.
+    **keras_options: Keras's ``use_ema``, ``ema_momentum``,
+      ``ema_overwrite_frequency``, ``gradient_accumulation_steps``,
+      ``exclude_from_weight_decay`` and ``loss_scale_factor``
+      (:class:`optx.keras.Options`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -334,6 +352,7 @@ def AdamW(
     lr=lr,
     decay=decay,
     callbacks=callbacks,
+    **keras_options,
   )
 
 
@@ -360,6 +379,7 @@ def Adadelta(
   lr: base.ScalarOrSchedule | None = None,
   decay: float | None = None,
   callbacks: options.Callbacks = (),
+  **keras_options: Unpack[options.Options],
 ) -> optax.GradientTransformationExtraArgs:
   r"""Keras 3's ``Adadelta``: steps scaled by the RMS of the past steps.
 
@@ -391,6 +411,10 @@ def Adadelta(
     decay: tf.keras 2's legacy decay, ``lr / (1 + decay * iterations)``.
     callbacks: an optional :class:`optx.keras.ReduceLROnPlateau` or
       :class:`optx.keras.LearningRateScheduler`.
+    **keras_options: Keras's ``use_ema``, ``ema_momentum``,
+      ``ema_overwrite_frequency``, ``gradient_accumulation_steps``,
+      ``exclude_from_weight_decay`` and ``loss_scale_factor``
+      (:class:`optx.keras.Options`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -438,4 +462,5 @@ def Adadelta(
     clipnorm=clipnorm,
     clipvalue=clipvalue,
     global_clipnorm=global_clipnorm,
+    **keras_options,
   )

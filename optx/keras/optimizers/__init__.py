@@ -4,8 +4,17 @@
 ``optx.keras.optimizers.Adam(learning_rate=1e-3)``: an optax transformation.
 """
 
+from optx.keras._accumulate import (
+  GradientAccumulationState as GradientAccumulationState,
+)
 from optx.keras._adam import Adam as Adam
 from optx.keras._adam import AdamState as AdamState
+from optx.keras._ema import (
+  ExponentialMovingAverageState as ExponentialMovingAverageState,
+)
+from optx.keras._loss_scale import LossScaleFactorState as LossScaleFactorState
+from optx.keras._loss_scale import LossScaleOptimizer as LossScaleOptimizer
+from optx.keras._loss_scale import LossScaleState as LossScaleState
 from optx.keras._optimizers import SGD as SGD
 from optx.keras._optimizers import Adagrad as Adagrad
 from optx.keras._optimizers import AdagradState as AdagradState
@@ -32,6 +41,11 @@ __all__ = (
   "AdamW",
   "Adamax",
   "AdamaxState",
+  "ExponentialMovingAverageState",
+  "GradientAccumulationState",
+  "LossScaleFactorState",
+  "LossScaleOptimizer",
+  "LossScaleState",
   "Nadam",
   "NadamState",
   "RMSprop",
