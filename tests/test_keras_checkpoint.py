@@ -148,6 +148,13 @@ def _cases():
       lambda: Keras.AdamW(0.01, weight_decay=0.1),
       lambda: X.Adam(0.01, weight_decay=0.1),
     ),
+    Case("Adamax", lambda: Keras.Adamax(0.01), lambda: X.Adamax(0.01)),
+    Case("Adadelta", lambda: Keras.Adadelta(2.0), lambda: X.Adadelta(2.0)),
+    Case(
+      "AdamW (optx.keras.AdamW)",
+      lambda: Keras.AdamW(0.01),
+      lambda: X.AdamW(0.01),
+    ),
     Case(
       "Adam clipnorm",
       lambda: Keras.Adam(0.01, clipnorm=1.0),

@@ -4,11 +4,13 @@ A built Keras 3 optimizer keeps its state in ``optimizer.variables``: the
 ``iteration`` counter, the ``learning_rate`` (unless it is a schedule) and,
 for each trainable variable in order, its slots under the names the
 ``optx.keras`` states use (``momentum``, ``accumulator``, ``velocity``,
-``average_gradient``, ``velocity_hat``). :func:`load_variables` puts them
+``average_gradient``, ``velocity_hat``, ``norm``, ``accumulated_grad``,
+``accumulated_delta_var``). :func:`load_variables` puts them
 into the state ``tx.init(params)`` makes, so that a run trained in Keras
 continues in JAX on the same trajectory, and :func:`variable_values` gives
 the values of a Keras optimizer's variables for an optx state. Both read the
 optimizer only through its attributes: this module does not import Keras.
+Nadam's scalar ``u_product`` is not carried yet: its state is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from optx._src import plateau as plateau_lib
 from optx._src import validation as v
 from optx.keras import _adam
 from optx.keras import _optimizers
+from optx.keras import _variants
 from optx.keras._callbacks import LearningRateSchedulerState
 
 _SGD = ("SGD", {"momentum": ("momentums", "momentum")})
@@ -48,6 +51,14 @@ _ADAM = (
     "velocity_hat": ("_velocity_hats", "amsgrad"),
   },
 )
+_ADAMAX = ("Adamax", {"momentum": ("_m", ""), "norm": ("_u", "")})
+_ADADELTA = (
+  "Adadelta",
+  {
+    "accumulated_grad": ("_accumulated_grads", ""),
+    "accumulated_delta_var": ("_accumulated_delta_vars", ""),
+  },
+)
 # Each optx.keras state: Keras's class, and per buffer the attribute listing
 # Keras's variables for it (one per trainable variable, in order) and the
 # option that creates them ("" when they always exist).
@@ -59,6 +70,9 @@ _KINDS: dict[type, tuple[str, Mapping[str, tuple[str, str]]]] = {
   _optimizers.RMSpropState: _RMSPROP,
   _optimizers.CountedRMSpropState: _RMSPROP,
   _adam.AdamState: _ADAM,
+  _variants.AdamaxState: _ADAMAX,
+  _variants.AdadeltaState: _ADADELTA,
+  _variants.CountedAdadeltaState: _ADADELTA,
 }
 _STATES = tuple(_KINDS)
 _NODES = (*_STATES, LearningRateSchedulerState, plateau_lib.ReduceOnPlateauState)
@@ -82,7 +96,8 @@ def _parts(call: str, arg: str, state: Any) -> tuple[Any, Any]:
   if len(found) != 1 or len(schedulers) > 1:
     raise TypeError(
       f"optx.{call}({arg}=...) must be an optx.keras optimizer (SGD, Adagrad,"
-      " RMSprop or Adam, with or without a LearningRateScheduler) or its state;"
+      " RMSprop, Adam, AdamW, Adamax or Adadelta, with or without a"
+      " LearningRateScheduler) or its state;"
       f" its state holds {len(found)} optx.keras optimizer states:"
       f" {jax.tree.structure(state)}"
     )
@@ -104,7 +119,8 @@ def _check_optimizer(call: str, optimizer: Any, opt_state: Any) -> None:
   if found is None:
     raise TypeError(
       f"optx.{call}(optimizer=...) must be a Keras 3 optimizer"
-      " (keras.optimizers.SGD, Adagrad, RMSprop, Adam or AdamW), got"
+      " (keras.optimizers.SGD, Adagrad, RMSprop, Adam, AdamW, Adamax or"
+      " Adadelta), got"
       f" {type(optimizer).__name__}"
     )
   if found != name:
