@@ -350,7 +350,5 @@ def adamw(
       b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype
     ),
     *_learning_rate("adamw", learning_rate, plateau),
-    weight_decay_lib.add_decoupled_weight_decay(
-      weight_decay, learning_rate, mask=mask
-    ),
+    weight_decay_lib.add_decoupled_weight_decay(weight_decay, learning_rate, mask=mask),
   )
