@@ -317,8 +317,8 @@ def test_optimizer_matches_keras(case):
 
 @pytest.mark.parametrize("name", ["Nadam", "Adadelta"])
 def test_eager_steps_are_keras_steps_bitwise(name):
-  # Op for op, without XLA's fusion: jitted, these two may differ from Keras's
-  # jitted step by a contracted multiply-add (a rounding; test_keras_fit.py).
+  # Op for op, without XLA's fusion (jitted at a rate of exactly 1, Adadelta
+  # may differ from Keras's jitted step by a rounding; test_keras_fit.py).
   kwargs = {"learning_rate": 1.0} if name == "Adadelta" else {"learning_rate": 0.01}
   tx = getattr(optx.keras, name)(**kwargs)
   optimizer = getattr(keras.optimizers, name)(**kwargs)

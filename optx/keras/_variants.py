@@ -217,31 +217,22 @@ def Nadam(
   call = "keras.Nadam"
   _check_betas(call, beta_1, beta_2, epsilon)
 
-  def rule(g, m, v, *, lr, w1, w2, u_next, bc1_next, w_g, bc1, bc2, eps):
-    m = m + (g - m) * w1
-    v = v + (jnp.square(g) - v) * w2
-    m_hat = (u_next * m) / bc1_next + (w_g * g) / bc1
-    return -((m_hat * lr) / (jnp.sqrt(v / bc2) + eps)), m, v
-
-  def u(b1, t):
-    return b1 * (1.0 - 0.5 * jnp.power(jnp.asarray(0.96, t.dtype), t))
+  def rule(g, m, v, *, lr, b1, b2, eps, t, u_product):
+    # Keras's update_step, its per-step scalars included: computed beside the
+    # update, XLA fuses them as it fuses Keras's (computed once per step in
+    # `scalars`, a step could differ from Keras's jitted one by a rounding).
+    u_t = b1 * (1.0 - 0.5 * jnp.power(jnp.asarray(0.96, g.dtype), t))
+    u_next = b1 * (1.0 - 0.5 * jnp.power(jnp.asarray(0.96, g.dtype), t + 1))
+    m = m + (g - m) * (1 - b1)
+    v = v + (jnp.square(g) - v) * (1 - b2)
+    m_hat = (u_next * m) / (1 - u_product * u_next) + ((1 - u_t) * g) / (1 - u_product)
+    return -((m_hat * lr) / (jnp.sqrt(v / (1 - jnp.power(b2, t))) + eps)), m, v
 
   def advance(u_product, t, b1, **_):  # Keras's _backend_update_step
     return u_product * b1 * (1.0 - 0.5 * jnp.power(jnp.asarray(0.96, t.dtype), t))
 
-  def momentum_cache(t, lr, b1, b2, eps, carry, **_):
-    u_t, u_next = u(b1, t), u(b1, t + 1)
-    return dict(
-      lr=lr,
-      w1=1 - b1,
-      w2=1 - b2,
-      u_next=u_next,
-      bc1_next=1 - carry * u_next,
-      w_g=1 - u_t,
-      bc1=1 - carry,
-      bc2=1 - b2**t,
-      eps=eps,
-    )
+  def step_count(t, lr, b1, b2, eps, carry):
+    return dict(lr=lr, b1=b1, b2=b2, eps=eps, t=t, u_product=carry)
 
   def step(rate, weight_decay):
     return options.block(
@@ -251,7 +242,7 @@ def Nadam(
       weight_decay,
       counted_state=NadamState,
       buffers=[(0.0, None), (0.0, None)],
-      scalars=momentum_cache,
+      scalars=step_count,
       needs_count=True,
       carry=(1.0, jnp.float32, advance),
     )
