@@ -20,6 +20,8 @@ import jax
 import optax
 
 from optx.torch import _checkpoint as ck
+from optx.torch import _checkpoint_export as ck_export
+from optx.torch import _state_format as fmt
 
 
 def is_grouped(state: Any) -> bool:
@@ -36,8 +38,8 @@ def _members(call: str, arg: str, inner: Mapping[Hashable, Any]) -> tuple[Any, A
   leaf positions (None for a group without buffers)."""
   paths, members = None, {}
   for label, state in inner.items():
-    opt_state, _ = ck._parts(call, arg, state)
-    buffers = ck._buffers(opt_state, ck._KINDS[type(opt_state)])
+    opt_state, _ = fmt.parts(call, arg, state)
+    buffers = fmt.buffers_of(opt_state, fmt.KINDS[type(opt_state)])
     if not buffers:
       members[label] = None
       continue
@@ -115,7 +117,7 @@ def _plan(
   """Each group's inner state, PyTorch group index and parameter order."""
   inner = {label: masked.inner_state for label, masked in state.inner_states.items()}
   paths, members = _members(call, arg, inner)
-  ids = None if paths is None else ck._positions(call, order, torch_groups, paths)[0]
+  ids = None if paths is None else fmt.positions(call, order, torch_groups, paths)[0]
   index = _match(call, inner, torch_groups, members, ids, groups)
   orders = {}
   for label, i in index.items():
@@ -141,7 +143,7 @@ def load(
   loaded = {}
   for label, i in index.items():
     scheduler = theirs
-    if theirs is not None and ck._is_plateau_dict(theirs):
+    if theirs is not None and fmt.is_plateau_dict(theirs):
       scheduler = {**theirs, "min_lrs": [theirs["min_lrs"][i]]}
     try:
       loaded[label] = ck.load_state_dict(
@@ -186,11 +188,11 @@ def export(
   labels: Sequence[Hashable] | None,
 ) -> dict[str, Any]:
   """``state_dict`` for a ``param_groups`` state."""
-  torch_groups, _ = ck._optimizer_dict(call, "template", template)
+  torch_groups, _ = fmt.optimizer_dict(call, "template", template)
   inner, index, orders = _plan(call, "state", state, torch_groups, order, labels)
   exported, out_groups = {}, list(torch_groups)
   for label, i in index.items():
-    one = ck.state_dict(
+    one = ck_export.state_dict(
       inner[label],
       {"state": {}, "param_groups": [torch_groups[i]]},
       lr=_for(lr, label),
@@ -224,7 +226,7 @@ def scheduler_export(
     for key in ("_last_lr", "min_lrs"):
       if key in template:
         one[key] = [template[key][i]]
-    one = ck.scheduler_state_dict(inner[label], one, lr=_for(lr, label))
+    one = ck_export.scheduler_state_dict(inner[label], one, lr=_for(lr, label))
     rates.append(one["_last_lr"][0])
     out.update({k: x for k, x in one.items() if k not in ("_last_lr", "min_lrs")})
   out["_last_lr"] = rates

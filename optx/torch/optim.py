@@ -10,8 +10,8 @@ from optx.torch._adam import Adam as Adam
 from optx.torch._adam import AdamState as AdamState
 from optx.torch._adam import AdamW as AdamW
 from optx.torch._checkpoint import load_state_dict as load_state_dict
-from optx.torch._checkpoint import scheduler_state_dict as scheduler_state_dict
-from optx.torch._checkpoint import state_dict as state_dict
+from optx.torch._checkpoint_export import scheduler_state_dict as scheduler_state_dict
+from optx.torch._checkpoint_export import state_dict as state_dict
 from optx.torch._optimizers import SGD as SGD
 from optx.torch._optimizers import Adagrad as Adagrad
 from optx.torch._optimizers import AdagradState as AdagradState
