@@ -309,3 +309,84 @@ def CosineDecay(
     return jnp.where(k < warmup, rising, cosine(k - warmup, steps, target))
 
   return schedule
+
+
+def CosineDecayRestarts(
+  initial_learning_rate: ArrayLike,
+  first_decay_steps: ArrayLike,
+  t_mul: ArrayLike = 2.0,
+  m_mul: ArrayLike = 1.0,
+  alpha: ArrayLike = 0.0,
+) -> base.Schedule:
+  r"""Keras's ``CosineDecayRestarts`` (SGDR): cosine decays that restart.
+
+  With :math:`x = k / s` the step in units of the first period, the restart
+  :math:`i` and the fraction :math:`f` of it done are
+
+  .. math::
+    i = \lfloor x \rfloor,\ f = x - i \quad (t = 1); \qquad
+    i = \left\lfloor \frac{\log(1 - x (1 - t))}{\log t} \right\rfloor,\
+    f = \frac{x - (1 - t^i)/(1 - t)}{t^i} \quad (t \ne 1)
+
+  and :math:`\eta(k) = \eta_0 \left((1 - \alpha)\, \tfrac12 m^i (1 + \cos \pi f)
+  + \alpha\right)`: period :math:`i` lasts :math:`s t^i` steps and starts
+  from :math:`\eta_0 m^i`. :math:`\eta_0` is ``initial_learning_rate``,
+  :math:`s` ``first_decay_steps``, :math:`t` ``t_mul``, :math:`m` ``m_mul``,
+  :math:`\alpha` ``alpha`` (a fraction of :math:`\eta_0`), :math:`k` the step
+  (0 on the first update). Computed in Keras's float32 operations, so that a
+  restart falls on the step where Keras's does (the logarithm's rounding
+  decides it for :math:`t \ne 1`).
+
+  Args:
+    initial_learning_rate: :math:`\eta_0`.
+    first_decay_steps: :math:`s` (> 0), the first period.
+    t_mul: :math:`t` (> 0), each period's length over the previous one's.
+    m_mul: :math:`m`, each period's initial rate over the previous one's.
+    alpha: :math:`\alpha`, the minimum as a fraction of :math:`\eta_0`.
+
+  Returns:
+    A schedule, ``step -> value``.
+
+  Examples:
+    >>> import optx
+    >>> schedule = optx.keras.schedules.CosineDecayRestarts(0.1, 10, t_mul=1.0, m_mul=0.5)
+    >>> print([f"{schedule(k):.4f}" for k in (0, 5, 10, 20)])
+    ['0.1000', '0.0500', '0.0500', '0.0250']
+  """
+  call = "keras.schedules.CosineDecayRestarts"
+  v.check_number(
+    call, "initial_learning_rate", initial_learning_rate, schedule_ok=False
+  )
+  v.check_number(
+    call,
+    "first_decay_steps",
+    first_decay_steps,
+    lower=0,
+    lower_open=True,
+    schedule_ok=False,
+  )
+  v.check_number(call, "t_mul", t_mul, lower=0, lower_open=True, schedule_ok=False)
+  v.check_number(call, "m_mul", m_mul, schedule_ok=False)
+  v.check_number(call, "alpha", alpha, schedule_ok=False)
+  geometric = v.concrete(t_mul) != 1.0
+
+  # Keras computes the restart inside a cond, which XLA compiles even when
+  # the schedule runs eagerly; jit gives an eager call the same rounding.
+  @jax.jit
+  def restart(fraction, t):
+    if geometric:
+      i = jnp.floor(jnp.log(1.0 - fraction * (1.0 - t)) / jnp.log(t))
+      done = jnp.divide(1.0 - jnp.power(t, i), 1.0 - t)
+      return i, (fraction - done) / jnp.power(t, i)
+    i = jnp.floor(fraction)
+    return i, fraction - i
+
+  def schedule(step):
+    lr0 = _f32(initial_learning_rate)
+    first, a = _f32(first_decay_steps), _f32(alpha)
+    t, m = _f32(t_mul), _f32(m_mul)
+    i, fraction = restart(_step(step) / first, t)
+    cosine = 0.5 * jnp.power(m, i) * (1.0 + jnp.cos(jnp.float32(math.pi) * fraction))
+    return lr0 * ((1 - a) * cosine + a)
+
+  return schedule

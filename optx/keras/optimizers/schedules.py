@@ -7,6 +7,7 @@ update.
 """
 
 from optx.keras._schedules import CosineDecay as CosineDecay
+from optx.keras._schedules import CosineDecayRestarts as CosineDecayRestarts
 from optx.keras._schedules import ExponentialDecay as ExponentialDecay
 from optx.keras._schedules import InverseTimeDecay as InverseTimeDecay
 from optx.keras._schedules import PiecewiseConstantDecay as PiecewiseConstantDecay
@@ -14,6 +15,7 @@ from optx.keras._schedules import PolynomialDecay as PolynomialDecay
 
 __all__ = (
   "CosineDecay",
+  "CosineDecayRestarts",
   "ExponentialDecay",
   "InverseTimeDecay",
   "PiecewiseConstantDecay",
