@@ -105,7 +105,42 @@ def Adam(
     >>> print(f"{w[0]:.4f}")
     0.9033
   """
-  call = "keras.Adam"
+  return adam(
+    "keras.Adam",
+    learning_rate,
+    beta_1,
+    beta_2,
+    epsilon,
+    amsgrad,
+    weight_decay,
+    clipnorm,
+    clipvalue,
+    global_clipnorm,
+    lr=lr,
+    decay=decay,
+    callbacks=callbacks,
+    **keras_options,
+  )
+
+
+def adam(
+  call: str,
+  learning_rate: base.ScalarOrSchedule,
+  beta_1: base.ScalarOrSchedule,
+  beta_2: base.ScalarOrSchedule,
+  epsilon: base.ScalarOrSchedule,
+  amsgrad: bool,
+  weight_decay: base.ScalarOrSchedule | None,
+  clipnorm: float | None,
+  clipvalue: float | None,
+  global_clipnorm: float | None,
+  *,
+  lr: base.ScalarOrSchedule | None,
+  decay: float | None,
+  callbacks: options.Callbacks,
+  **keras_options: Unpack[options.Options],
+) -> optax.GradientTransformationExtraArgs:
+  """:func:`Adam`, its arguments checked under ``call``'s name (``keras.AdamW``)."""
   options.check_number(call, "beta_1", beta_1, lower=0, upper=1, upper_open=True)
   options.check_number(call, "beta_2", beta_2, lower=0, upper=1, upper_open=True)
   options.check_number(call, "epsilon", epsilon, lower=0)

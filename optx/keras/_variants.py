@@ -330,7 +330,8 @@ def AdamW(
       "optx.keras.AdamW(weight_decay=...) must be a number (Keras refuses"
       " None), got None"
     )
-  return _adam.Adam(
+  return _adam.adam(
+    "keras.AdamW",
     learning_rate,
     beta_1,
     beta_2,
