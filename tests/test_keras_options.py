@@ -760,7 +760,16 @@ BAD = [
     ValueError,
     r"first_decay_steps=...\) must be > 0",
   ),
-  (lambda: optx.keras.Adam(not_an_option=1), TypeError, r"not_an_option"),
+  (
+    lambda: optx.keras.Adam(not_an_option=1),
+    TypeError,
+    r"keras.Adam\(\) got an unexpected keyword argument 'not_an_option'",
+  ),
+  (
+    lambda: optx.keras.SGD(name="sgd"),
+    TypeError,
+    r"keras.SGD\(\) got an unexpected keyword argument 'name' \(an optax",
+  ),
 ]
 
 

@@ -277,6 +277,7 @@ def build(
   gradient_accumulation_steps: int | None = None,
   exclude_from_weight_decay: Any = None,
   loss_scale_factor: float | None = None,
+  **unknown: Any,
 ) -> optax.GradientTransformationExtraArgs:
   """Clipping, then ``step(rate, weight_decay)`` at the rate the options give.
 
@@ -288,6 +289,13 @@ def build(
   learning-rate callbacks, which count every call), and the moving average
   reads the parameters last.
   """
+  if unknown:
+    name = next(iter(unknown))
+    why = " (an optax transformation has no name)" if name == "name" else ""
+    raise TypeError(
+      f"optx.{call}() got an unexpected keyword argument {name!r}{why}; Keras's"
+      f" base-optimizer options are {', '.join(Options.__annotations__)}"
+    )
   base_rate = _learning_rate(call, learning_rate, lr)
   if decay is not None:
     v.check_number(call, "decay", decay, lower=0, schedule_ok=False)
