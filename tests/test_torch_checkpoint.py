@@ -164,6 +164,14 @@ def _cases():
       lambda p: T.AdamW(p, lr=0.01, weight_decay=0.1),
       lambda: optx.torch.AdamW(lr=0.01, weight_decay=0.1),
     ),
+    Case("Adamax", lambda p: T.Adamax(p, lr=0.01), lambda: optx.torch.Adamax(lr=0.01)),
+    Case("NAdam", lambda p: T.NAdam(p, lr=0.01), lambda: optx.torch.NAdam(lr=0.01)),
+    Case(
+      "NAdam decoupled_weight_decay",
+      lambda p: T.NAdam(p, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+      lambda: optx.torch.NAdam(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+    ),
+    Case("Adadelta", lambda p: T.Adadelta(p), lambda: optx.torch.Adadelta()),
     Case(
       "Adam + StepLR",
       lambda p: T.Adam(p, lr=0.05),
@@ -401,6 +409,16 @@ LINEAR = {"bias": jnp.zeros(2), "kernel": jnp.zeros((2, 3))}
       torch.optim.AdamW,
       optx.torch.RMSprop(),
       r"AdamW, and the optx state is an optx\.torch\.RMSprop's",
+    ),
+    (
+      torch.optim.Adadelta,
+      optx.torch.NAdam(),
+      r"Adadelta, and the optx state is an optx\.torch\.NAdam's",
+    ),
+    (
+      torch.optim.Adamax,
+      optx.torch.Adam(),
+      r"Adamax, and the optx state is an optx\.torch\.Adam's",
     ),
   ],
 )
@@ -695,3 +713,12 @@ def test_warm_restarts_cycle_position_is_torchs():
     sched.T_i,
     sched.last_epoch,
   )
+
+
+def test_an_adam_state_is_not_read_as_adamax():
+  # Adamax's param_groups keys are all Adam's too: its missing buffer names it.
+  _, opt = _named_run(torch.optim.Adam, lr=0.01)
+  with pytest.raises(ValueError, match=r"has no 'exp_inf'"):
+    optx.torch.load_state_dict(
+      optx.torch.Adamax(), opt.state_dict(), LINEAR, order=[1, 0]
+    )

@@ -3,7 +3,8 @@
 PyTorch's ``optimizer.state_dict()`` holds, per parameter (by its index in
 ``model.parameters()`` order), the optimizer's buffers under the names the
 ``optx.torch`` states use (``momentum_buffer``, ``sum``, ``square_avg``,
-``grad_avg``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``) and a ``step``,
+``grad_avg``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``exp_inf``,
+``acc_delta``; NAdam's scalar ``mu_product``, one for all) and a ``step``,
 and, per parameter group, the hyperparameters. :func:`load_state_dict` puts
 the buffers, the step count and a ``ReduceLROnPlateau``'s state into the state
 ``tx.init(params)`` makes, so that a run trained in PyTorch continues in JAX
@@ -29,6 +30,7 @@ import optax
 
 from optx._src import base
 from optx.torch._state_format import KINDS
+from optx.torch._state_format import NADAM_KIND
 from optx.torch._state_format import SGD_KIND
 from optx.torch._state_format import array
 from optx.torch._state_format import buffers_of
@@ -212,6 +214,19 @@ def load_state_dict(
   }
   if step_count is not None:
     replaced["count"] = base.fresh(step_count, jnp.int32)
+  if kind is NADAM_KIND:  # one float32 product, which PyTorch keeps per parameter
+    products = {
+      float(plain(states[pid]["mu_product"]))
+      for pid in ids
+      if states.get(pid) and "mu_product" in states[pid]
+    }
+    if len(products) > 1:
+      raise ValueError(
+        f"optx.{call}: the parameters' 'mu_product' differ ({sorted(products)}):"
+        " optx's NAdam keeps one for all"
+      )
+    if products:
+      replaced["mu_product"] = base.fresh(products.pop(), jnp.float32)
   replacements = {id(opt_state): opt_state._replace(**replaced)}
   if plateau is not None:
     if theirs is None or not is_plateau_dict(theirs):

@@ -22,8 +22,8 @@ from optx._src import base
 from optx.torch._checkpoint import checkpoint_groups
 from optx.torch._checkpoint import one_group
 from optx.torch._onecycle import cycled_momentum
-from optx.torch._state_format import ADAM_KIND
 from optx.torch._state_format import KINDS
+from optx.torch._state_format import NADAM_KIND
 from optx.torch._state_format import buffers_of
 from optx.torch._state_format import check_buffers
 from optx.torch._state_format import check_groups
@@ -152,6 +152,9 @@ def state_dict(
     entry = {field: _tensor(torch, leaves[j]) for field, leaves in buffers.items()}
     if kind.step:
       entry = {"step": torch.tensor(float(step), dtype=_scalar_dtype(torch)), **entry}
+    if kind is NADAM_KIND:
+      product = float(opt_state.mu_product)
+      entry["mu_product"] = torch.tensor(product, dtype=_scalar_dtype(torch))
     exported[pid] = entry
   rate = _rate(call, lr, own, groups[0])
   if plateau is not None:
@@ -165,7 +168,7 @@ def state_dict(
     group["params"] = list(group["params"])
     if momentum is not None and own is not None:
       value = float(momentum(jnp.asarray(own, jnp.int32)))
-      if kind is ADAM_KIND:
+      if "betas" in group:  # Adam, AdamW, Adamax, NAdam
         group["betas"] = (value, group["betas"][1])
       else:
         group["momentum"] = value

@@ -23,6 +23,7 @@ import optax
 from optx._src import plateau as plateau_lib
 from optx.torch import _adam
 from optx.torch import _optimizers
+from optx.torch import _variants
 
 
 class Kind(NamedTuple):
@@ -58,6 +59,18 @@ ADAM_KIND = Kind(
   {"exp_avg": "", "exp_avg_sq": "", "max_exp_avg_sq": "amsgrad"},
   True,
 )
+NADAM_KIND = Kind(
+  "NAdam",
+  frozenset({"betas", "momentum_decay"}),
+  {"exp_avg": "", "exp_avg_sq": ""},  # and the scalar mu_product (load, export)
+  True,
+)
+ADADELTA_KIND = Kind(
+  "Adadelta", frozenset({"rho"}), {"square_avg": "", "acc_delta": ""}, True
+)
+# Adamax's keys are all Adam's too: an Adam state_dict read as Adamax's is
+# refused by its missing 'exp_inf'.
+ADAMAX_KIND = Kind("Adamax", frozenset({"betas"}), {"exp_avg": "", "exp_inf": ""}, True)
 KINDS: dict[type, Kind] = {
   _optimizers.SGDState: SGD_KIND,
   _optimizers.CountedSGDState: SGD_KIND,
@@ -66,6 +79,10 @@ KINDS: dict[type, Kind] = {
   _optimizers.RMSpropState: RMSPROP_KIND,
   _optimizers.CountedRMSpropState: RMSPROP_KIND,
   _adam.AdamState: ADAM_KIND,
+  _variants.AdamaxState: ADAMAX_KIND,
+  _variants.NAdamState: NADAM_KIND,
+  _variants.AdadeltaState: ADADELTA_KIND,
+  _variants.CountedAdadeltaState: ADADELTA_KIND,
 }
 STATES = tuple(KINDS)
 PLATEAU_KEYS = frozenset({"best", "num_bad_epochs", "cooldown_counter"})
@@ -144,7 +161,8 @@ def plain(value: Any) -> Any:
 
 
 def torch_name(group: Mapping) -> str:
-  for kind in (SGD_KIND, ADAGRAD_KIND, RMSPROP_KIND, ADAM_KIND):
+  kinds = (SGD_KIND, ADAGRAD_KIND, RMSPROP_KIND, ADAM_KIND, NADAM_KIND)
+  for kind in (*kinds, ADADELTA_KIND, ADAMAX_KIND):
     if kind.signature <= group.keys():
       adamw = kind is ADAM_KIND and group.get("decoupled_weight_decay")
       return "AdamW" if adamw else kind.name
