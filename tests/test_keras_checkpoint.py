@@ -149,6 +149,7 @@ def _cases():
       lambda: X.Adam(0.01, weight_decay=0.1),
     ),
     Case("Adamax", lambda: Keras.Adamax(0.01), lambda: X.Adamax(0.01)),
+    Case("Nadam", lambda: Keras.Nadam(0.01), lambda: X.Nadam(0.01)),
     Case("Adadelta", lambda: Keras.Adadelta(2.0), lambda: X.Adadelta(2.0)),
     Case(
       "AdamW (optx.keras.AdamW)",

@@ -10,7 +10,7 @@ into the state ``tx.init(params)`` makes, so that a run trained in Keras
 continues in JAX on the same trajectory, and :func:`variable_values` gives
 the values of a Keras optimizer's variables for an optx state. Both read the
 optimizer only through its attributes: this module does not import Keras.
-Nadam's scalar ``u_product`` is not carried yet: its state is refused.
+Nadam's scalar ``u_product`` is carried as the state's one scalar.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ _ADAM = (
   },
 )
 _ADAMAX = ("Adamax", {"momentum": ("_m", ""), "norm": ("_u", "")})
+_NADAM = ("Nadam", {"momentum": ("_momentums", ""), "velocity": ("_velocities", "")})
 _ADADELTA = (
   "Adadelta",
   {
@@ -71,6 +72,7 @@ _KINDS: dict[type, tuple[str, Mapping[str, tuple[str, str]]]] = {
   _optimizers.CountedRMSpropState: _RMSPROP,
   _adam.AdamState: _ADAM,
   _variants.AdamaxState: _ADAMAX,
+  _variants.NadamState: _NADAM,
   _variants.AdadeltaState: _ADADELTA,
   _variants.CountedAdadeltaState: _ADADELTA,
 }
@@ -96,7 +98,7 @@ def _parts(call: str, arg: str, state: Any) -> tuple[Any, Any]:
   if len(found) != 1 or len(schedulers) > 1:
     raise TypeError(
       f"optx.{call}({arg}=...) must be an optx.keras optimizer (SGD, Adagrad,"
-      " RMSprop, Adam, AdamW, Adamax or Adadelta, with or without a"
+      " RMSprop, Adam, AdamW, Adamax, Nadam or Adadelta, with or without a"
       " LearningRateScheduler) or its state;"
       f" its state holds {len(found)} optx.keras optimizer states:"
       f" {jax.tree.structure(state)}"
@@ -119,8 +121,8 @@ def _check_optimizer(call: str, optimizer: Any, opt_state: Any) -> None:
   if found is None:
     raise TypeError(
       f"optx.{call}(optimizer=...) must be a Keras 3 optimizer"
-      " (keras.optimizers.SGD, Adagrad, RMSprop, Adam, AdamW, Adamax or"
-      " Adadelta), got"
+      " (keras.optimizers.SGD, Adagrad, RMSprop, Adam, AdamW, Adamax, Nadam"
+      " or Adadelta), got"
       f" {type(optimizer).__name__}"
     )
   if found != name:
@@ -348,6 +350,9 @@ def load_variables(
   iterations = int(_numpy(values[_index(variables, optimizer.iterations)]))
   if "count" in opt_state._fields:
     replaced["count"] = base.fresh(iterations, jnp.int32)
+  if "u_product" in opt_state._fields:  # Nadam's scalar variable
+    product = _numpy(values[_index(variables, optimizer._u_product)])
+    replaced["u_product"] = base.fresh(product, jnp.float32)
   replacements = {id(opt_state): opt_state._replace(**replaced)}
   if scheduler is not None:
     rate = _learning_rate_variable(optimizer, variables)
@@ -427,6 +432,9 @@ def variable_values(
           f" the state's {field!r} for trainable variable {p} {leaf.shape}"
         )
       out[i] = np.asarray(leaf).astype(out[i].dtype)
+  if "u_product" in opt_state._fields:  # Nadam's scalar variable
+    i = _index(variables, optimizer._u_product)
+    out[i] = np.asarray(opt_state.u_product).astype(out[i].dtype)
   count = None
   if "count" in opt_state._fields:
     count = int(opt_state.count)
