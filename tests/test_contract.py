@@ -371,3 +371,189 @@ def test_mixed_dtypes_keep_the_state_dtype_and_the_gradients(
   np.testing.assert_allclose(
     np.asarray(updates, np.float64), expected, rtol=2e-2, atol=1e-6
   )
+
+
+# ----------------------------------------------------------------------------
+# Hyperparameters: neither their value nor whether they are traced changes
+# the transformation. Every numeric hyperparameter of every public optimizer
+# factory, at 0 and at 1 (the edges of the momenta, decays and betas, and the
+# value that switches a term off), runs eagerly, jitted as a traced argument,
+# in ``optx.sweep`` and under ``optax.inject_hyperparams``: the same updates.
+# A hyperparameter given as an array, concrete or traced, builds the same
+# state whatever its value; only the Python number 0 may leave out the buffer
+# it switches off (PyTorch's and Keras's ``momentum=0`` keep none), with the
+# same updates. No state leaf is the user's own array.
+
+
+def _factories():
+  found = {}
+  for module, prefix in ((optx, ""), (optx.keras, "keras."), (optx.torch, "torch.")):
+    _public_optimizer_factories(module, prefix, found)
+  return {name: factory for factory, name in found.items()}
+
+
+FACTORIES = _factories()
+# Spellings of another argument (Keras's legacy ``lr``), not hyperparameters.
+_ALIASES = {"lr"}
+# Hyperparameters without a numeric default whose value 0 is meaningful.
+_OPTIONAL = {
+  "momentum",
+  "weight_decay",
+  "clipnorm",
+  "clipvalue",
+  "global_clipnorm",
+  "decay",
+}
+
+
+def _hyperparameters(factory):
+  for i, (name, p) in enumerate(inspect.signature(factory).parameters.items()):
+    numeric = isinstance(p.default, float) and not isinstance(p.default, bool)
+    if (
+      i == 0
+      or (numeric and name not in _ALIASES)
+      or (p.default is None and name in _OPTIONAL)
+    ):
+      yield name
+
+
+# One float32 ulp of the largest parameter (2): Keras's weight decay returns
+# (θ − ηλθ + u) − θ, a difference of rounded parameters.
+_ATOL = 2.0**-22
+
+EDGES = [
+  (f"{call}-{h}", call, h)
+  for call, factory in FACTORIES.items()
+  for h in _hyperparameters(factory)
+]
+
+
+def _build(call, h, value):
+  factory = FACTORIES[call]
+  first = next(iter(inspect.signature(factory).parameters))
+  kwargs = {first: 0.01} | {h: value}
+  return factory(**kwargs)
+
+
+def _valid_edges(call, h):
+  """0 and 1 where the factory accepts them (a refusal names the argument)."""
+  values = []
+  for value in (0.0, 1.0):
+    try:
+      _build(call, h, value)
+    except ValueError as error:
+      assert h in str(error), error
+      continue
+    values.append(value)
+  assert values, f"{call}: neither 0 nor 1 is a valid {h}"
+  return values
+
+
+def _three_updates(tx, params, grads=None):
+  state = tx.init(params)
+  grads = jax.grad(quadratic)(params) if grads is None else grads
+  out = []
+  for scale in (1.0, -0.5, 2.0):
+    updates, state = tx.update(
+      jax.tree.map(lambda g, s=scale: s * g, grads), state, params
+    )
+    out.append(updates)
+  return out, state
+
+
+def _shapes(tree):
+  return jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), tree)
+
+
+@pytest.mark.parametrize("call, h", [e[1:] for e in EDGES], ids=[e[0] for e in EDGES])
+def test_hyperparameters_at_their_edges_are_eager_jit_sweep_and_injected_alike(call, h):
+  params = nested_params()
+  grads = jax.grad(quadratic)(params)
+  values = _valid_edges(call, h)
+  eager = {v: _three_updates(_build(call, h, v), params) for v in values}
+  arrays = {v: _three_updates(_build(call, h, jnp.float32(v)), params) for v in values}
+
+  # Traced inside jit: the state an array builds, and the same updates.
+  jitted = jax.jit(lambda v: _three_updates(_build(call, h, v), params))
+  for v in values:
+    chex.assert_trees_all_close(arrays[v][0], eager[v][0], rtol=1e-6, atol=_ATOL)
+    chex.assert_trees_all_close(
+      jitted(jnp.float32(v)), arrays[v], rtol=1e-6, atol=_ATOL
+    )
+    traced = jax.eval_shape(lambda v: _build(call, h, v).init(params), jnp.float32(v))
+    assert _shapes(traced) == _shapes(arrays[v][1]), (
+      "state structure depends on tracing"
+    )
+  assert _shapes(arrays[values[0]][1]) == _shapes(arrays[values[-1]][1])
+
+  # In a sweep, every model is its own eager run.
+  if len(values) == 2:
+    swept = optx.sweep(lambda **k: _build(call, h, k[h]), **{h: jnp.asarray(values)})
+    stack = lambda tree: jax.tree.map(lambda x: jnp.stack([x, x]), tree)  # noqa: E731
+    updates, _ = _three_updates(swept, stack(params), stack(grads))
+    for k, v in enumerate(values):
+      mine = jax.tree.map(lambda u, k=k: u[k], updates)
+      chex.assert_trees_all_close(mine, eager[v][0], rtol=1e-6, atol=_ATOL)
+
+  # Under inject_hyperparams, jitted; a value set in the state's hyperparams
+  # after init acts as if given (an initial accumulator value acts at init
+  # only). (optax.tree_utils.tree_set would also set the Keras flavor's
+  # buffer named ``momentum``, as Keras names it, beside the hyperparameter.)
+  factory = FACTORIES[call]
+  first = next(iter(inspect.signature(factory).parameters))
+  if h == first:
+    return
+  for v in values:
+    tx = optax.inject_hyperparams(factory)(**{first: 0.01, h: v})
+    injected, _ = _three_updates(tx, params)
+    chex.assert_trees_all_close(injected, eager[v][0], rtol=1e-6, atol=_ATOL)
+  if "initial" not in h:
+    tx = optax.inject_hyperparams(factory)(**{first: 0.01, h: values[-1]})
+    state = tx.init(params)
+    state.hyperparams[h] = jnp.float32(values[0])
+    update = jax.jit(tx.update)
+    out = []
+    for scale in (1.0, -0.5, 2.0):
+      u, state = update(jax.tree.map(lambda g, s=scale: s * g, grads), state, params)
+      out.append(u)
+    chex.assert_trees_all_close(out, eager[values[0]][0], rtol=1e-6, atol=_ATOL)
+
+
+@pytest.mark.parametrize("call, h", [e[1:] for e in EDGES], ids=[e[0] for e in EDGES])
+def test_no_state_leaf_is_a_users_hyperparameter_array(call, h):
+  value = jnp.asarray(_valid_edges(call, h)[-1], jnp.float32)
+  tx = _build(call, h, value)
+  params = nested_params()
+  state = tx.init(params)
+  pointer = value.unsafe_buffer_pointer()
+  for leaf in jax.tree.leaves(state):
+    assert leaf is not value
+    if isinstance(leaf, jax.Array):
+      assert leaf.unsafe_buffer_pointer() != pointer
+  # A step that donates the state leaves the user's array alive.
+  step = jax.jit(
+    lambda s: tx.update(jax.grad(quadratic)(params), s, params)[1], donate_argnums=0
+  )
+  step(step(state))
+  assert float(value) == float(_valid_edges(call, h)[-1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_python_float_leaves_update_as_arrays(name):
+  tx = case(name).make(0.01)
+  floats = {"w": 1.5, "b": [-0.5, 2.0]}
+  arrays = jax.tree.map(jnp.float32, floats)
+  grads = {"w": 0.25, "b": [1.0, -3.0]}
+  ours, _ = tx.update(grads, tx.init(floats), floats)
+  theirs, _ = tx.update(jax.tree.map(jnp.float32, grads), tx.init(arrays), arrays)
+  chex.assert_trees_all_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_])
+def test_non_floating_leaves_are_refused_by_path_and_dtype(name, dtype):
+  tx = case(name).make(0.01)
+  params = {"w": jnp.ones(2), "steps": jnp.ones(2, dtype)}
+  with pytest.raises(TypeError, match=rf"\['steps'\].*{jnp.dtype(dtype).name}"):
+    state = tx.init(params)
+    tx.update(params, state, params)

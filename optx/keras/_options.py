@@ -158,13 +158,31 @@ def _clipping(
   for name, value in given.items():
     v.check_number(call, name, value, lower=0, lower_open=True, schedule_ok=False)
   if clipnorm is not None:
-    return [_clip_by_norm(clipnorm)]
+    return [_on_leaves(call, _clip_by_norm(clipnorm))]
   if global_clipnorm is not None:
-    return [_clip_by_global_norm(global_clipnorm)]
+    return [_on_leaves(call, _clip_by_global_norm(global_clipnorm))]
   if clipvalue is not None:  # elementwise, unlike the two norms
     clip = optax.clip(clipvalue)
-    return [base.Elementwise(clip.init, optax.with_extra_args_support(clip).update)]
+    clip = base.Elementwise(clip.init, optax.with_extra_args_support(clip).update)
+    return [_on_leaves(call, clip)]
   return []
+
+
+def _on_leaves(call: str, clip: Any) -> Any:
+  """``clip`` after optx's leaf check, which the optimizer's blocks run after it:
+  Python float leaves become arrays, a non-floating leaf is refused by name."""
+
+  def update_fn(updates, state, params=None, **extra_args):
+    return optax.with_extra_args_support(clip).update(
+      base.as_leaves(call, updates), state, params, **extra_args
+    )
+
+  kind = (
+    base.Elementwise
+    if isinstance(clip, base.Elementwise)
+    else (optax.GradientTransformationExtraArgs)
+  )
+  return kind(clip.init, update_fn)
 
 
 def check_number(call: str, name: str, value: Any, **bounds: Any) -> None:
@@ -289,6 +307,14 @@ def build(
   learning-rate callbacks, which count every call), and the moving average
   reads the parameters last.
   """
+  arguments = dict(locals())  # every argument, as given
+  # inspect.Signature.bind(...).apply_defaults() gathers the variadic options
+  # into one argument named after them, and optax.inject_hyperparams calls
+  # the optimizer with it: keras_options={...}. Unpacked, they are rebound.
+  nested = unknown.pop("keras_options", None)
+  if isinstance(nested, dict) and nested:
+    given = {k: x for k, x in arguments.items() if k not in ("call", "step", "unknown")}
+    return build(call, step, **(given | nested), **unknown)
   if unknown:
     name = next(iter(unknown))
     why = " (an optax transformation has no name)" if name == "name" else ""
