@@ -297,6 +297,40 @@ def test_matches_its_optax_twin(name):
   chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
+def _complex(tree, seed):
+  rng = np.random.default_rng(seed)
+  return jax.tree.map(
+    lambda x: jax.lax.complex(x, jnp.asarray(rng.standard_normal(x.shape), x.dtype)),
+    tree,
+  )
+
+
+@pytest.mark.parametrize(
+  "name",
+  registry.names(
+    lambda o: o.optax_twin and not o.name.startswith(("keras.", "torch."))
+  ),
+)
+def test_complex_parameters_match_the_optax_twin(name):
+  # The second moments accumulate |g|², as Optax's do (g² would be wrong).
+  # The PyTorch flavor follows PyTorch instead (test_torch.py).
+  params = _complex(nested_params(), 1)
+  grads = _complex(_gradients(nested_params(), 20), 2)
+  ours = _run(case(name).make(0.01), params, grads)
+  with jax.numpy_dtype_promotion("standard"):
+    theirs = _run(case(name).optax_twin(0.01), params, grads)
+  assert all(x.dtype == jnp.complex64 for x in jax.tree.leaves(ours))
+  chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", registry.names(lambda o: o.name.startswith("keras.")))
+def test_keras_flavor_refuses_complex_parameters_by_name(name):
+  params = {"w": jnp.ones(2, jnp.complex64)}
+  tx = case(name).make(0.01)
+  with pytest.raises(TypeError, match=r"\['w'\].*complex64"):
+    tx.update(params, tx.init(params), params)
+
+
 @pytest.mark.parametrize("name", registry.names(lambda o: o.oracle))
 def test_matches_its_numpy_oracle(name):
   step, state, hyperparameters = case(name).oracle

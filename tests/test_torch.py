@@ -871,3 +871,40 @@ def test_a_parameter_list_is_named_as_a_porting_slip(name):
     ):
       call()
   assert list(inspect.signature(getattr(optx.torch, name)).parameters)[0] == "lr"
+
+
+COMPLEX_CASES = [
+  (lambda p: T.SGD(p, lr=0.05, momentum=0.9), lambda: X.SGD(lr=0.05, momentum=0.9)),
+  (lambda p: T.Adagrad(p, lr=0.1), lambda: X.Adagrad(lr=0.1)),
+  (
+    lambda p: T.RMSprop(p, lr=0.01, centered=True),
+    lambda: X.RMSprop(lr=0.01, centered=True),
+  ),
+  (lambda p: T.Adam(p, lr=0.01, amsgrad=True), lambda: X.Adam(lr=0.01, amsgrad=True)),
+  (lambda p: T.AdamW(p, lr=0.01), lambda: X.AdamW(lr=0.01)),
+]
+
+
+@pytest.mark.parametrize("make_torch, make_optx", COMPLEX_CASES)
+def test_complex_parameters_train_as_pytorch(make_torch, make_optx):
+  # PyTorch steps a complex parameter as its real and imaginary parts
+  # (torch.view_as_real), each with its own second moment.
+  rng = np.random.default_rng(3)
+  shape, steps = (3, 2), 100
+  p0 = (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(np.complex64)
+  grads = rng.normal(size=(steps, *shape)) + 1j * rng.normal(size=(steps, *shape))
+  grads = grads.astype(np.complex64)
+  p = torch.tensor(p0)
+  opt = make_torch([p])
+  for g in grads:
+    p.grad = torch.tensor(g)
+    opt.step()
+  tx = make_optx()
+  params = jnp.asarray(p0)
+  state = tx.init(params)
+  for g in grads:
+    updates, state = tx.update(jnp.asarray(g), state, params)
+    params = optax.apply_updates(params, updates)
+  theirs = p.detach().numpy()
+  assert np.asarray(params).dtype == np.complex64
+  assert np.max(np.abs(np.asarray(params) - theirs)) / np.max(np.abs(theirs)) <= 1e-6
