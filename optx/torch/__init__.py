@@ -24,77 +24,9 @@ parameters their own hyperparameters, as PyTorch's ``param_groups`` do.
 from optx.torch import lr_scheduler as lr_scheduler
 from optx.torch import optim as optim
 from optx.torch._groups import param_groups as param_groups
-from optx.torch.lr_scheduler import ChainedScheduler as ChainedScheduler
-from optx.torch.lr_scheduler import ConstantLR as ConstantLR
-from optx.torch.lr_scheduler import CosineAnnealingLR as CosineAnnealingLR
-from optx.torch.lr_scheduler import (
-  CosineAnnealingWarmRestarts as CosineAnnealingWarmRestarts,
-)
-from optx.torch.lr_scheduler import CyclicLR as CyclicLR
-from optx.torch.lr_scheduler import ExponentialLR as ExponentialLR
-from optx.torch.lr_scheduler import LambdaLR as LambdaLR
-from optx.torch.lr_scheduler import LinearLR as LinearLR
-from optx.torch.lr_scheduler import MultiplicativeLR as MultiplicativeLR
-from optx.torch.lr_scheduler import MultiStepLR as MultiStepLR
-from optx.torch.lr_scheduler import OneCycleLR as OneCycleLR
-from optx.torch.lr_scheduler import PolynomialLR as PolynomialLR
-from optx.torch.lr_scheduler import ReduceLROnPlateau as ReduceLROnPlateau
-from optx.torch.lr_scheduler import SequentialLR as SequentialLR
-from optx.torch.lr_scheduler import StepLR as StepLR
-from optx.torch.optim import SGD as SGD
-from optx.torch.optim import Adadelta as Adadelta
-from optx.torch.optim import AdadeltaState as AdadeltaState
-from optx.torch.optim import Adagrad as Adagrad
-from optx.torch.optim import AdagradState as AdagradState
-from optx.torch.optim import Adam as Adam
-from optx.torch.optim import Adamax as Adamax
-from optx.torch.optim import AdamaxState as AdamaxState
-from optx.torch.optim import AdamState as AdamState
-from optx.torch.optim import AdamW as AdamW
-from optx.torch.optim import NAdam as NAdam
-from optx.torch.optim import NAdamState as NAdamState
-from optx.torch.optim import RMSprop as RMSprop
-from optx.torch.optim import RMSpropState as RMSpropState
-from optx.torch.optim import SGDState as SGDState
-from optx.torch.optim import load_state_dict as load_state_dict
-from optx.torch.optim import scheduler_state_dict as scheduler_state_dict
-from optx.torch.optim import state_dict as state_dict
+from optx.torch.lr_scheduler import *  # noqa: F403  (the namespace's __all__)
+from optx.torch.optim import *  # noqa: F403
 
-__all__ = (
-  "SGD",
-  "Adadelta",
-  "AdadeltaState",
-  "Adagrad",
-  "AdagradState",
-  "Adam",
-  "AdamState",
-  "AdamW",
-  "Adamax",
-  "AdamaxState",
-  "ChainedScheduler",
-  "ConstantLR",
-  "CosineAnnealingLR",
-  "CosineAnnealingWarmRestarts",
-  "CyclicLR",
-  "ExponentialLR",
-  "LambdaLR",
-  "LinearLR",
-  "MultiStepLR",
-  "MultiplicativeLR",
-  "NAdam",
-  "NAdamState",
-  "OneCycleLR",
-  "PolynomialLR",
-  "RMSprop",
-  "RMSpropState",
-  "ReduceLROnPlateau",
-  "SGDState",
-  "SequentialLR",
-  "StepLR",
-  "load_state_dict",
-  "lr_scheduler",
-  "optim",
-  "param_groups",
-  "scheduler_state_dict",
-  "state_dict",
-)
+__all__ = ["optim", "param_groups"]
+__all__ += optim.__all__  # lr_scheduler among them
+__all__ += lr_scheduler.__all__
