@@ -325,6 +325,36 @@ def _core() -> list[Factory]:
       },
     ),
     Factory(
+      "scale_by_adamax",
+      optx.scale_by_adamax,
+      {},
+      {"b1": BETA, "b2": BETA, "eps": RATE, "mu_dtype": Dtype(), "nu_dtype": Dtype()},
+    ),
+    Factory(
+      "scale_by_nadam",
+      optx.scale_by_nadam,
+      {},
+      {"b1": BETA, "b2": BETA, "eps": RATE, "mu_dtype": Dtype(), "nu_dtype": Dtype()},
+    ),
+    *(
+      Factory(
+        name,
+        getattr(optx, name),
+        {"learning_rate": 0.1},
+        {
+          "learning_rate": RATE,
+          "b1": BETA,
+          "b2": BETA,
+          "eps": RATE,
+          "mu_dtype": Dtype(),
+          "nu_dtype": Dtype(),
+          **plateau,
+          **({"weight_decay": RATE, "amsgrad": Bool()} if name == "adamw" else {}),
+        },
+      )
+      for name in ("adamax", "nadam", "adamw")
+    ),
+    Factory(
       "add_decoupled_weight_decay",
       optx.add_decoupled_weight_decay,
       {"weight_decay": 0.01, "learning_rate": 0.1},
@@ -596,6 +626,52 @@ def _keras() -> list[Factory]:
       {},
       {**common, "beta_1": BETA, "beta_2": BETA, "epsilon": RATE, "amsgrad": Bool()},
     ),
+    *(
+      Factory(
+        f"keras.{name}",
+        getattr(keras, name),
+        {},
+        {**common, "beta_1": BETA, "beta_2": BETA, "epsilon": RATE},
+      )
+      for name in ("Adamax", "Nadam")
+    ),
+    Factory(
+      "keras.AdamW",
+      keras.AdamW,
+      {},
+      {
+        **common,
+        "weight_decay": RATE,
+        "beta_1": BETA,
+        "beta_2": BETA,
+        "epsilon": RATE,
+        "amsgrad": Bool(),
+      },
+    ),
+    Factory(
+      "keras.Adadelta",
+      keras.Adadelta,
+      {},
+      {**common, "rho": UNIT, "epsilon": RATE},
+    ),
+    Factory(
+      "keras.LossScaleOptimizer",
+      keras.LossScaleOptimizer,
+      {"inner_optimizer": keras.SGD()},
+      {"initial_scale": POSITIVE, "dynamic_growth_steps": Int(lower=1)},
+    ),
+    Factory(
+      sched + "CosineDecayRestarts",
+      keras.schedules.CosineDecayRestarts,
+      {"initial_learning_rate": 0.1, "first_decay_steps": 100},
+      {
+        "initial_learning_rate": Real(schedule_ok=False),
+        "first_decay_steps": POSITIVE,
+        "t_mul": NONNEGATIVE,
+        "m_mul": NONNEGATIVE,
+        "alpha": Real(schedule_ok=False),
+      },
+    ),
     Factory(
       "keras.ReduceLROnPlateau",
       keras.ReduceLROnPlateau,
@@ -763,6 +839,30 @@ def _torch() -> list[Factory]:
       torch.AdamW,
       {},
       {"lr": RATE, "eps": RATE, "amsgrad": Bool(), **optimizer},
+    ),
+    Factory(
+      "torch.Adamax",
+      torch.Adamax,
+      {},
+      {"lr": RATE, "eps": RATE, **optimizer},
+    ),
+    Factory(
+      "torch.NAdam",
+      torch.NAdam,
+      {},
+      {
+        "lr": RATE,
+        "eps": RATE,
+        "momentum_decay": NONNEGATIVE,
+        "decoupled_weight_decay": Bool(),
+        **optimizer,
+      },
+    ),
+    Factory(
+      "torch.Adadelta",
+      torch.Adadelta,
+      {},
+      {"lr": RATE, "rho": UNIT, "eps": RATE, **optimizer},
     ),
     Factory(
       "torch.ExponentialLR",
@@ -1211,6 +1311,12 @@ NOT_FACTORIES = {
   "torch.scheduler_state_dict",
   "keras.load_variables",
   "keras.variable_values",
+  # Readers of a state, and the options' type.
+  "keras.Options",
+  "keras.ema_params",
+  "keras.finalize_variable_values",
+  "keras.loss_scale",
+  "keras.scale_loss",
 }
 
 

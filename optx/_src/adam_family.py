@@ -222,6 +222,8 @@ def adamax(
     -0.002000
   """
   _check_betas_and_eps("adamax", b1, b2, eps)
+  v.check_dtype("adamax", "mu_dtype", mu_dtype)
+  v.check_dtype("adamax", "nu_dtype", nu_dtype)
   return base.chain(
     scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
     *_learning_rate("adamax", learning_rate, plateau),
@@ -281,6 +283,8 @@ def nadam(
     -0.001474
   """
   _check_betas_and_eps("nadam", b1, b2, eps)
+  v.check_dtype("nadam", "mu_dtype", mu_dtype)
+  v.check_dtype("nadam", "nu_dtype", nu_dtype)
   return base.chain(
     scale_by_nadam(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
     *_learning_rate("nadam", learning_rate, plateau),
@@ -343,6 +347,8 @@ def adamw(
     -0.1500
   """
   _check_betas_and_eps("adamw", b1, b2, eps)
+  v.check_dtype("adamw", "mu_dtype", mu_dtype)
+  v.check_dtype("adamw", "nu_dtype", nu_dtype)
   v.check_number("adamw", "weight_decay", weight_decay, lower=0)
   v.check_bool("adamw", "amsgrad", amsgrad)
   return base.chain(

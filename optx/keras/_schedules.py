@@ -366,7 +366,7 @@ def CosineDecayRestarts(
     schedule_ok=False,
   )
   v.check_number(call, "t_mul", t_mul, lower=0, lower_open=True, schedule_ok=False)
-  v.check_number(call, "m_mul", m_mul, schedule_ok=False)
+  v.check_number(call, "m_mul", m_mul, lower=0, schedule_ok=False)
   v.check_number(call, "alpha", alpha, schedule_ok=False)
   geometric = v.concrete(t_mul) != 1.0
 

@@ -326,7 +326,7 @@ def AdamW(
     -0.0500
   """
   if weight_decay is None:
-    raise ValueError(
+    raise TypeError(
       "optx.keras.AdamW(weight_decay=...) must be a number (Keras refuses"
       " None), got None"
     )
