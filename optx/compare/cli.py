@@ -202,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     prog="python -m optx",
     description=(
       "Compare the book's optimizers (SGD, momentum, Nesterov, AdaGrad, RMSProp,"
-      " Adam) and learning-rate schedules (power, exponential, piecewise"
+      " Adam, AdaMax, Nadam, AdamW) and learning-rate schedules (power, exponential, piecewise"
       " constant, performance, 1cycle) on scikit-learn's handwritten digits"
       " with a small MLP. Every run is one jit-compiled lax.scan; 1cycle's"
       " maximum rate comes from the book's learning-rate finder, performance"

@@ -19,7 +19,17 @@ import optax
 
 import optx
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+OPTIMIZERS = (
+  "sgd",
+  "momentum",
+  "nesterov",
+  "adagrad",
+  "rmsprop",
+  "adam",
+  "adamax",
+  "nadam",
+  "adamw",
+)
 SCHEDULES = ("power", "exponential", "piecewise", "performance", "onecycle")
 # Runs that are optx.momentum with some learning rate and momentum: one
 # program can train them side by side (``Config.shared``), under jax.vmap.
@@ -128,6 +138,13 @@ def build_runs(
     "adagrad": (f"optx.adagrad({lr:g})", lambda: optx.adagrad(lr), None),
     "rmsprop": (f"optx.rmsprop({lr:g}, 0.9)", lambda: optx.rmsprop(lr, 0.9), None),
     "adam": (f"optx.adam({lr:g}, 0.9, 0.999)", lambda: optx.adam(lr, 0.9, 0.999), None),
+    "adamax": (f"optx.adamax({lr:g}, 0.9, 0.999)", lambda: optx.adamax(lr), None),
+    "nadam": (f"optx.nadam({lr:g}, 0.9, 0.999)", lambda: optx.nadam(lr), None),
+    "adamw": (
+      f"optx.adamw({lr:g}, weight_decay=0.004)",
+      lambda: optx.adamw(lr, weight_decay=0.004),
+      None,
+    ),
   }
   runs = []
   for name in config.optimizers:
