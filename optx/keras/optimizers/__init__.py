@@ -7,6 +7,8 @@
 from optx.keras._accumulate import (
   GradientAccumulationState as GradientAccumulationState,
 )
+from optx.keras._adadelta import Adadelta as Adadelta
+from optx.keras._adadelta import AdadeltaState as AdadeltaState
 from optx.keras._adam import Adam as Adam
 from optx.keras._adam import AdamState as AdamState
 from optx.keras._ema import (
@@ -21,8 +23,6 @@ from optx.keras._optimizers import AdagradState as AdagradState
 from optx.keras._optimizers import RMSprop as RMSprop
 from optx.keras._optimizers import RMSpropState as RMSpropState
 from optx.keras._optimizers import SGDState as SGDState
-from optx.keras._variants import Adadelta as Adadelta
-from optx.keras._variants import AdadeltaState as AdadeltaState
 from optx.keras._variants import Adamax as Adamax
 from optx.keras._variants import AdamaxState as AdamaxState
 from optx.keras._variants import AdamW as AdamW
