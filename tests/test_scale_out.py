@@ -110,8 +110,10 @@ def test_plateau_decisions_are_the_same_on_every_replica(multi_device):
 # Sharded jit.
 
 
-@pytest.mark.parametrize("mesh", worker.MESHES)
-@pytest.mark.parametrize("name", list(worker.SHARDING_TRANSFORMS))
+@pytest.mark.parametrize(
+  "mesh, name",
+  [(mesh, name) for mesh in worker.MESHES for name in worker.sharding_transforms(mesh)],
+)
 def test_state_and_updates_keep_the_params_sharding(multi_device, mesh, name):
   """Eager init, jit(init) without out_shardings, eager and jitted updates."""
   result = multi_device["sharding"][mesh][name]

@@ -693,9 +693,9 @@ CLOSED_CASES = {
       weight_decay=0.05,
       scheduler=lambda lr: X.LambdaLR(lr, lambda e: min(1.0, (e + 1) / 30)),
     ),
-    # PyTorch's MKL sqrt (tests/test_torch_training.py): measured 1.6e-6 here,
-    # whose AdamW case bounds 3e-4.
-    1e-5,
+    # PyTorch's MKL sqrt (tests/test_torch_training.py), whose AdamW case
+    # bounds 3e-4: measured 1.6e-6 and 1.1e-5 in two runs of this test.
+    1e-4,
   ),
 }
 
