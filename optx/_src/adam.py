@@ -100,32 +100,28 @@ def scale_by_adam(
     1.0000
   """
   call = "scale_by_adam"
-  v.check_number(call, "b1", b1, lower=0, upper=1, upper_open=True)
-  v.check_number(call, "b2", b2, lower=0, upper=1, upper_open=True)
+  v.check_betas(call, b1=b1, b2=b2)
   v.check_number(call, "eps", eps, lower=0)
   v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside", "hat"])
   v.check_choice(call, "moment_form", moment_form, list(MOMENT_FORMS))
   v.check_bool(call, "amsgrad", amsgrad)
-  v.check_dtype(call, "mu_dtype", mu_dtype)
-  v.check_dtype(call, "nu_dtype", nu_dtype)
+  v.check_dtypes(call, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
   average_m, average_s = MOMENT_FORMS[moment_form]
-  placement = "outside" if eps_placement == "hat" else eps_placement
 
   def rule(g, m, s, *, b1, b2, bc1, bc2, eps):
     m = average_m(m, g, b1)
     s = average_s(s, abs2(g), b2)
-    return (m / bc1) / root(s / bc2, eps, placement), m, s
+    return (m / bc1) / root(s / bc2, eps, eps_placement), m, s
 
   def amsgrad_rule(g, m, s, s_max, *, b1, b2, bc1, bc2, eps):
     m = average_m(m, g, b1)
     s = average_s(s, abs2(g), b2)
     s_max = jnp.maximum(s_max, s)
-    return (m / bc1) / root(s_max / bc2, eps, placement), m, s, s_max
+    return (m / bc1) / root(s_max / bc2, eps, eps_placement), m, s, s_max
 
   def bias_corrections(t, b1, b2, eps):
     bc1, bc2 = 1 - b1**t, 1 - b2**t
-    if eps_placement == "hat":
-      eps = eps / jnp.sqrt(bc2)
+    eps = eps / jnp.sqrt(bc2) if eps_placement == "hat" else eps
     return dict(b1=b1, b2=b2, bc1=bc1, bc2=bc2, eps=eps)
 
   return base.leafwise(

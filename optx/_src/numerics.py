@@ -38,9 +38,12 @@ def rounded(x: jax.Array) -> jax.Array:
   return jnp.where(x == x, x, jnp.nan)
 
 
-def root(s: jax.Array, eps: jax.Array, placement: EpsPlacement) -> jax.Array:
+def root(
+  s: jax.Array, eps: jax.Array, placement: EpsPlacement | Literal["hat"]
+) -> jax.Array:
   r""":math:`\sqrt{s + \varepsilon}` (``"inside"``, the book's) or
-  :math:`\sqrt{s} + \varepsilon` (``"outside"``, PyTorch's and Optax's Adam)."""
+  :math:`\sqrt{s} + \varepsilon` (``"outside"``, PyTorch's and Optax's Adam;
+  ``"hat"`` too, Keras's Adam, whose :math:`\varepsilon` the caller rescales)."""
   return jnp.sqrt(s + eps) if placement == "inside" else jnp.sqrt(s) + eps
 
 

@@ -130,6 +130,19 @@ def check_number(
       )
 
 
+def check_constant(
+  call: str, name: str, value: Any, *, lower: float | None = None, **bounds: Any
+) -> None:
+  """:func:`check_number` for a number that may not be a schedule."""
+  check_number(call, name, value, lower=lower, schedule_ok=False, **bounds)
+
+
+def check_betas(call: str, **betas: Any) -> None:
+  """Checks that each decay rate (a moment's :math:`\\beta`) is in [0, 1)."""
+  for name, beta in betas.items():
+    check_number(call, name, beta, lower=0, upper=1, upper_open=True)
+
+
 def check_factor(call: str, name: str, value: Any) -> None:
   """Checks that ``value`` is a number strictly between 0 and 1 (a plateau's factor)."""
   check_number(
@@ -181,6 +194,12 @@ def check_bool(call: str, name: str, value: Any) -> None:
     raise TypeError(
       f"optx.{call}({name}=...) must be a bool, got {value!r} ({type(value).__name__})"
     )
+
+
+def check_dtypes(call: str, **dtypes: Any) -> None:
+  """:func:`check_dtype` for each keyword argument."""
+  for name, dtype in dtypes.items():
+    check_dtype(call, name, dtype)
 
 
 def check_dtype(call: str, name: str, value: Any) -> None:
