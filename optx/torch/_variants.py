@@ -7,6 +7,7 @@ pairs of float32 (:mod:`optx.torch._twofloat`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 from typing import NamedTuple
@@ -240,7 +241,7 @@ def NAdam(
   def advance(product, t, b1, psi, **_):  # mu_product *= mu, in float32
     return product * tf.value(mu(b1, psi, t.astype(jnp.int32)))
 
-  def scalars(t, lr_t, b1, w1, b2, w2, eps, lam, psi, carry):
+  def scalars(t, lr, lr_t, b1, w1, b2, w2, eps, lam, psi, carry):
     if t.dtype == jnp.float64:
       mu_t = b1 * (1 - 0.5 * 0.96 ** (t * psi))
       mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
@@ -285,7 +286,7 @@ def NAdam(
       hyperparameters,
       counted_state=NAdamState,
       buffers=[(0.0, None), (0.0, None)],
-      scalars=scalars,
+      scalars=functools.partial(scalars, lr=lr),
       needs_count=True,
       needs_params=True,
       complex_as_pairs=True,
