@@ -6,7 +6,6 @@ its slots, and where each trainable variable's slots sit in an optx state.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from optx._src import leaf_order
 from optx._src import plateau as plateau_lib
 from optx.keras import _adadelta
 from optx.keras import _adam
@@ -171,43 +171,15 @@ def positions_of(
       " variables (leaf i is Keras's variable i, in model.trainable_variables"
       " order, unless order= says otherwise)"
     )
-  if order is None:
-    return list(range(n))
-  names = [getattr(var, "path", None) for var in trainable]
-  entries = jax.tree.leaves(order)
-  if len(entries) != n:
-    raise ValueError(
-      f"optx.{call}(order=...) must give one Keras variable per leaf of params"
-      f" ({n}), got {len(entries)}"
-    )
-  positions = []
-  for j, entry in enumerate(entries):
-    if isinstance(entry, str):
-      if entry not in names:
-        raise ValueError(
-          f"optx.{call}(order=...) names {entry!r} for the leaf {paths[j]}, and"
-          f" the Keras variables are {names}"
-        )
-      positions.append(names.index(entry))
-    elif isinstance(entry, numbers.Integral) and not isinstance(entry, bool):
-      if not 0 <= int(entry) < n:
-        raise ValueError(
-          f"optx.{call}(order=...) must hold positions in [0, {n}), got"
-          f" {entry!r} for the leaf {paths[j]}"
-        )
-      positions.append(int(entry))
-    else:
-      raise TypeError(
-        f"optx.{call}(order=...) must hold ints (positions among the trainable"
-        f" variables) or variable paths, got {entry!r}"
-      )
-  if len(set(positions)) != n:
-    twice = sorted({p for p in positions if positions.count(p) > 1})
-    raise ValueError(
-      f"optx.{call}(order=...) must name each Keras variable once; the positions"
-      f" {twice} come more than once"
-    )
-  return positions
+  return leaf_order.positions(
+    call,
+    order,
+    paths,
+    [getattr(var, "path", None) for var in trainable],
+    item="Keras variable",
+    entries="ints (positions among the trainable variables) or variable paths",
+    names_are="the Keras variables are",
+  )
 
 
 def as_numpy(value: Any) -> np.ndarray:

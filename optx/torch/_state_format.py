@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from optx._src import leaf_order
 from optx._src import plateau as plateau_lib
 from optx.torch import _adam
 from optx.torch import _optimizers
@@ -288,48 +289,17 @@ def positions(
       " parameters; they must be the same parameters (leaf i is PyTorch's"
       " parameter i, in model.parameters() order, unless order= says otherwise)"
     )
-  if order is None:
-    positions = list(range(n))
-  else:
-    entries = jax.tree.leaves(order)
-    if len(entries) != n:
-      raise ValueError(
-        f"optx.{call}(order=...) must give one PyTorch parameter per leaf of"
-        f" params ({n}), got {len(entries)}"
-      )
-    positions = []
-    for j, entry in enumerate(entries):
-      if isinstance(entry, str):
-        if names is None:
-          raise ValueError(
-            f"optx.{call}(order=...) names {entry!r} for the leaf {paths[j]}, and"
-            " the state_dict has no param_names: build the PyTorch optimizer"
-            " from model.named_parameters(), or give positions"
-          )
-        if entry not in names:
-          raise ValueError(
-            f"optx.{call}(order=...) names {entry!r} for the leaf {paths[j]}, and"
-            f" its names are {names}"
-          )
-        positions.append(names.index(entry))
-      elif isinstance(entry, numbers.Integral) and not isinstance(entry, bool):
-        if not 0 <= int(entry) < n:
-          raise ValueError(
-            f"optx.{call}(order=...) must hold positions in [0, {n}), got"
-            f" {entry!r} for the leaf {paths[j]}"
-          )
-        positions.append(int(entry))
-      else:
-        raise TypeError(
-          f"optx.{call}(order=...) must hold ints (positions in PyTorch's"
-          f" parameter order) or parameter names, got {entry!r}"
-        )
-    if len(set(positions)) != n:
-      twice = sorted({p for p in positions if positions.count(p) > 1})
-      raise ValueError(
-        f"optx.{call}(order=...) must name each PyTorch parameter once; the"
-        f" positions {twice} come more than once"
-      )
+  positions = leaf_order.positions(
+    call,
+    order,
+    paths,
+    names,
+    item="PyTorch parameter",
+    entries="ints (positions in PyTorch's parameter order) or parameter names",
+    names_are="its names are",
+    no_names="the state_dict has no param_names: build the PyTorch optimizer"
+    " from model.named_parameters(), or give positions",
+  )
   described = [
     f"PyTorch parameter {p}" + (f" ({names[p]!r})" if names else "") for p in positions
   ]
