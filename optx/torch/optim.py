@@ -25,24 +25,8 @@ from optx.torch._variants import AdamaxState as AdamaxState
 from optx.torch._variants import NAdam as NAdam
 from optx.torch._variants import NAdamState as NAdamState
 
-__all__ = (
-  "SGD",
-  "Adadelta",
-  "AdadeltaState",
-  "Adagrad",
-  "AdagradState",
-  "Adam",
-  "AdamState",
-  "AdamW",
-  "Adamax",
-  "AdamaxState",
-  "NAdam",
-  "NAdamState",
-  "RMSprop",
-  "RMSpropState",
-  "SGDState",
-  "load_state_dict",
-  "lr_scheduler",
-  "scheduler_state_dict",
-  "state_dict",
-)
+__all__ = ["SGD", "SGDState", "Adagrad", "AdagradState", "RMSprop", "RMSpropState"]
+__all__ += ["Adam", "AdamState", "AdamW"]
+__all__ += ["Adadelta", "AdadeltaState", "Adamax", "AdamaxState", "NAdam", "NAdamState"]
+__all__ += ["load_state_dict", "state_dict", "scheduler_state_dict"]
+__all__ += ["lr_scheduler"]

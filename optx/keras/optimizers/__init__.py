@@ -30,26 +30,9 @@ from optx.keras._variants import Nadam as Nadam
 from optx.keras._variants import NadamState as NadamState
 from optx.keras.optimizers import schedules as schedules
 
-__all__ = (
-  "SGD",
-  "Adadelta",
-  "AdadeltaState",
-  "Adagrad",
-  "AdagradState",
-  "Adam",
-  "AdamState",
-  "AdamW",
-  "Adamax",
-  "AdamaxState",
-  "ExponentialMovingAverageState",
-  "GradientAccumulationState",
-  "LossScaleFactorState",
-  "LossScaleOptimizer",
-  "LossScaleState",
-  "Nadam",
-  "NadamState",
-  "RMSprop",
-  "RMSpropState",
-  "SGDState",
-  "schedules",
-)
+__all__ = ["SGD", "SGDState", "Adagrad", "AdagradState", "RMSprop", "RMSpropState"]
+__all__ += ["Adam", "AdamState", "Adadelta", "AdadeltaState"]
+__all__ += ["Adamax", "AdamaxState", "AdamW", "Nadam", "NadamState"]
+__all__ += ["LossScaleOptimizer", "LossScaleState", "LossScaleFactorState"]
+__all__ += ["ExponentialMovingAverageState", "GradientAccumulationState"]
+__all__ += ["schedules"]
