@@ -22,16 +22,33 @@ from optx._src import base
 from optx._src import validation as v
 from optx._src import weight_decay as weight_decay_lib
 from optx._src.alias import Plateau
-from optx._src.alias import _learning_rate
+from optx._src.alias import learning_rate_blocks
+from optx._src.alias import moments
 from optx._src.numerics import abs2
 from optx._src.numerics import root
 from optx._src.numerics import weighted
 
 
-def _check_betas_and_eps(call: str, b1: Any, b2: Any, eps: Any) -> None:
-  v.check_number(call, "b1", b1, lower=0, upper=1, upper_open=True)
-  v.check_number(call, "b2", b2, lower=0, upper=1, upper_open=True)
-  v.check_number(call, "eps", eps, lower=0)
+def _on_adam_state(
+  call: str, rule: Callable[..., Any], scalars: Callable[..., dict[str, Any]]
+) -> Callable[..., optax.GradientTransformation]:
+  """The block that runs the per-leaf ``rule`` on Adam's state (count, m, s).
+
+  ``scalars(t, b1, b2, eps)`` gives the rule its keyword arguments at step t.
+  """
+
+  def block(b1: Any, b2: Any, eps: Any, *, mu_dtype: Any, nu_dtype: Any):
+    return base.leafwise(
+      call,
+      rule,
+      dict(b1=b1, b2=b2, eps=eps),
+      buffers=[(0.0, mu_dtype), (0.0, nu_dtype)],
+      counted_state=adam_lib.ScaleByAdamState,
+      scalars=scalars,
+      needs_count=True,
+    )
+
+  return block
 
 
 def scale_by_adamax(
@@ -77,10 +94,6 @@ def scale_by_adamax(
     >>> print(f"{u[0]:.4f}")
     1.0000
   """
-  call = "scale_by_adamax"
-  _check_betas_and_eps(call, b1, b2, eps)
-  v.check_dtype(call, "mu_dtype", mu_dtype)
-  v.check_dtype(call, "nu_dtype", nu_dtype)
 
   def rule(g, m, s, *, b1, b2, bc1, eps):
     m = weighted(m, g, b1)
@@ -90,15 +103,8 @@ def scale_by_adamax(
   def bias_correction(t, b1, b2, eps):
     return dict(b1=b1, b2=b2, bc1=1 - b1**t, eps=eps)
 
-  return base.leafwise(
-    call,
-    rule,
-    dict(b1=b1, b2=b2, eps=eps),
-    buffers=[(0.0, mu_dtype), (0.0, nu_dtype)],
-    counted_state=adam_lib.ScaleByAdamState,
-    scalars=bias_correction,
-    needs_count=True,
-  )
+  block = _on_adam_state("scale_by_adamax", rule, bias_correction)
+  return moments("scale_by_adamax", block, b1, b2, eps, mu_dtype, nu_dtype)
 
 
 def scale_by_nadam(
@@ -148,10 +154,6 @@ def scale_by_nadam(
     >>> print(f"{u[0]:.4f}")
     1.4737
   """
-  call = "scale_by_nadam"
-  _check_betas_and_eps(call, b1, b2, eps)
-  v.check_dtype(call, "mu_dtype", mu_dtype)
-  v.check_dtype(call, "nu_dtype", nu_dtype)
 
   def rule(g, m, s, *, b1, b2, bc1, bc1_next, bc2, eps):
     m = weighted(m, g, b1)
@@ -164,15 +166,8 @@ def scale_by_nadam(
       b1=b1, b2=b2, bc1=1 - b1**t, bc1_next=1 - b1 ** (t + 1), bc2=1 - b2**t, eps=eps
     )
 
-  return base.leafwise(
-    call,
-    rule,
-    dict(b1=b1, b2=b2, eps=eps),
-    buffers=[(0.0, mu_dtype), (0.0, nu_dtype)],
-    counted_state=adam_lib.ScaleByAdamState,
-    scalars=bias_corrections,
-    needs_count=True,
-  )
+  block = _on_adam_state("scale_by_nadam", rule, bias_corrections)
+  return moments("scale_by_nadam", block, b1, b2, eps, mu_dtype, nu_dtype)
 
 
 def adamax(
@@ -221,13 +216,8 @@ def adamax(
     >>> print(f"{u[0]:.6f}")
     -0.002000
   """
-  _check_betas_and_eps("adamax", b1, b2, eps)
-  v.check_dtype("adamax", "mu_dtype", mu_dtype)
-  v.check_dtype("adamax", "nu_dtype", nu_dtype)
-  return base.chain(
-    scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
-    *_learning_rate("adamax", learning_rate, plateau),
-  )
+  scaled = moments("adamax", scale_by_adamax, b1, b2, eps, mu_dtype, nu_dtype)
+  return base.chain(scaled, *learning_rate_blocks("adamax", learning_rate, plateau))
 
 
 def nadam(
@@ -282,13 +272,8 @@ def nadam(
     >>> print(f"{u[0]:.6f}")
     -0.001474
   """
-  _check_betas_and_eps("nadam", b1, b2, eps)
-  v.check_dtype("nadam", "mu_dtype", mu_dtype)
-  v.check_dtype("nadam", "nu_dtype", nu_dtype)
-  return base.chain(
-    scale_by_nadam(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
-    *_learning_rate("nadam", learning_rate, plateau),
-  )
+  scaled = moments("nadam", scale_by_nadam, b1, b2, eps, mu_dtype, nu_dtype)
+  return base.chain(scaled, *learning_rate_blocks("nadam", learning_rate, plateau))
 
 
 def adamw(
@@ -346,15 +331,13 @@ def adamw(
     >>> print(f"{u[0]:.4f}")
     -0.1500
   """
-  _check_betas_and_eps("adamw", b1, b2, eps)
-  v.check_dtype("adamw", "mu_dtype", mu_dtype)
-  v.check_dtype("adamw", "nu_dtype", nu_dtype)
   v.check_number("adamw", "weight_decay", weight_decay, lower=0)
   v.check_bool("adamw", "amsgrad", amsgrad)
+  scaled = moments(
+    "adamw", adam_lib.scale_by_adam, b1, b2, eps, mu_dtype, nu_dtype, amsgrad=amsgrad
+  )
   return base.chain(
-    adam_lib.scale_by_adam(
-      b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype
-    ),
-    *_learning_rate("adamw", learning_rate, plateau),
+    scaled,
+    *learning_rate_blocks("adamw", learning_rate, plateau),
     weight_decay_lib.add_decoupled_weight_decay(weight_decay, learning_rate, mask=mask),
   )

@@ -8,6 +8,7 @@ momentum buffer for momentum and RMSProp-with-momentum, as Keras does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import optax
@@ -22,9 +23,10 @@ from optx._src import validation as v
 Plateau = optax.GradientTransformationExtraArgs | None
 
 
-def _learning_rate(
+def learning_rate_blocks(
   call: str, learning_rate: base.ScalarOrSchedule, plateau: Plateau
 ) -> list[optax.GradientTransformation]:
+  """``[scale_by_learning_rate(learning_rate), plateau]``, checked under ``call``'s name."""
   v.check_number(call, "learning_rate", learning_rate, lower=0)
   if plateau is not None and not isinstance(plateau, plateau_lib.ReduceOnPlateau):
     raise TypeError(
@@ -33,6 +35,21 @@ def _learning_rate(
     )
   blocks = [transform.scale_by_learning_rate(learning_rate)]
   return blocks if plateau is None else [*blocks, plateau]
+
+
+def moments(
+  call: str,
+  scale_by: Callable[..., optax.GradientTransformation],
+  b1: Any,
+  b2: Any,
+  eps: Any,
+  mu_dtype: Any,
+  nu_dtype: Any,
+  **options: Any,
+) -> optax.GradientTransformation:
+  """``scale_by(b1, b2, eps, ...)``, its moments' arguments checked under ``call``'s name."""
+  v.check_moments(call, b1, b2, eps, mu_dtype, nu_dtype)
+  return scale_by(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype, **options)
 
 
 def _momentum(
@@ -48,7 +65,7 @@ def _momentum(
   v.check_bool(call, "nesterov", nesterov)
   v.check_dtype(call, "accumulator_dtype", accumulator_dtype)
   return base.chain(
-    *_learning_rate(call, learning_rate, plateau),
+    *learning_rate_blocks(call, learning_rate, plateau),
     transform.trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
   )
 
@@ -148,9 +165,8 @@ def nesterov(
     >>> print(f"{u[0]:.4f}")
     -0.1900
   """
-  return _momentum(
-    "nesterov", learning_rate, momentum, True, accumulator_dtype, plateau
-  )
+  call = "nesterov"
+  return _momentum(call, learning_rate, momentum, True, accumulator_dtype, plateau)
 
 
 def sgd(
@@ -193,7 +209,7 @@ def sgd(
     if nesterov:
       raise ValueError("optx.sgd(nesterov=True) needs momentum=..., got momentum=None")
     v.check_dtype("sgd", "accumulator_dtype", accumulator_dtype)
-    return base.chain(*_learning_rate("sgd", learning_rate, plateau))
+    return base.chain(*learning_rate_blocks("sgd", learning_rate, plateau))
   return _momentum("sgd", learning_rate, momentum, nesterov, accumulator_dtype, plateau)
 
 
@@ -231,17 +247,13 @@ def adagrad(
     >>> print(f"{u[0]:.4f}")
     -0.0994
   """
-  v.check_number(
-    "adagrad",
-    "initial_accumulator_value",
-    initial_accumulator_value,
-    lower=0,
-    schedule_ok=False,
+  v.check_constant(
+    "adagrad", "initial_accumulator_value", initial_accumulator_value, lower=0
   )
   v.check_number("adagrad", "eps", eps, lower=0)
   return base.chain(
     adaptive.scale_by_rss(initial_accumulator_value, eps),
-    *_learning_rate("adagrad", learning_rate, plateau),
+    *learning_rate_blocks("adagrad", learning_rate, plateau),
   )
 
 
@@ -293,7 +305,7 @@ def rmsprop(
   """
   v.check_number("rmsprop", "decay", decay, lower=0, upper=1)
   v.check_number("rmsprop", "eps", eps, lower=0)
-  v.check_number("rmsprop", "initial_scale", initial_scale, lower=0, schedule_ok=False)
+  v.check_constant("rmsprop", "initial_scale", initial_scale, lower=0)
   if momentum is not None:
     v.check_number("rmsprop", "momentum", momentum, lower=0, upper=1)
   v.check_bool("rmsprop", "centered", centered)
@@ -305,7 +317,7 @@ def rmsprop(
   scale = adaptive.scale_by_stddev if centered else adaptive.scale_by_rms
   blocks = [
     scale(decay, eps, initial_scale=initial_scale),
-    *_learning_rate("rmsprop", learning_rate, plateau),
+    *learning_rate_blocks("rmsprop", learning_rate, plateau),
   ]
   if momentum is not None:
     blocks.append(transform.trace(momentum, nesterov=nesterov))
@@ -362,15 +374,8 @@ def adam(
     >>> print(f"{u[0]:.6f}")
     -0.001000
   """
-  v.check_number("adam", "b1", b1, lower=0, upper=1, upper_open=True)
-  v.check_number("adam", "b2", b2, lower=0, upper=1, upper_open=True)
-  v.check_number("adam", "eps", eps, lower=0)
   v.check_bool("adam", "amsgrad", amsgrad)
-  v.check_dtype("adam", "mu_dtype", mu_dtype)
-  v.check_dtype("adam", "nu_dtype", nu_dtype)
-  return base.chain(
-    adam_lib.scale_by_adam(
-      b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype
-    ),
-    *_learning_rate("adam", learning_rate, plateau),
+  scaled = moments(
+    "adam", adam_lib.scale_by_adam, b1, b2, eps, mu_dtype, nu_dtype, amsgrad=amsgrad
   )
+  return base.chain(scaled, *learning_rate_blocks("adam", learning_rate, plateau))

@@ -143,6 +143,15 @@ def check_betas(call: str, **betas: Any) -> None:
     check_number(call, name, beta, lower=0, upper=1, upper_open=True)
 
 
+def check_moments(
+  call: str, b1: Any, b2: Any, eps: Any, mu_dtype: Any, nu_dtype: Any
+) -> None:
+  """Checks Adam's moment arguments: the betas in [0, 1), ``eps >= 0``, the dtypes."""
+  check_betas(call, b1=b1, b2=b2)
+  check_number(call, "eps", eps, lower=0)
+  check_dtypes(call, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+
+
 def check_factor(call: str, name: str, value: Any) -> None:
   """Checks that ``value`` is a number strictly between 0 and 1 (a plateau's factor)."""
   check_number(
@@ -155,6 +164,18 @@ def check_factor(call: str, name: str, value: Any) -> None:
     upper_open=True,
     schedule_ok=False,
   )
+
+
+def check_piecewise(call: str, boundaries: Any, values: Any) -> None:
+  """Checks that ``boundaries`` and ``values`` are sequences, one value per interval."""
+  for name, seq in (("boundaries", boundaries), ("values", values)):
+    if isinstance(seq, (str, bytes)) or not isinstance(seq, (Sequence, np.ndarray)):
+      raise TypeError(f"optx.{call}({name}=...) must be a sequence, got {seq!r}")
+  if len(values) != len(boundaries) + 1:
+    raise ValueError(
+      f"optx.{call}(values=...) must have len(boundaries) + 1 ="
+      f" {len(boundaries) + 1} entries, got {len(values)}"
+    )
 
 
 def check_integer(
