@@ -66,12 +66,8 @@ def scale_by_rss(
     0.8000
   """
   call = "scale_by_rss"
-  v.check_number(
-    call,
-    "initial_accumulator_value",
-    initial_accumulator_value,
-    lower=0,
-    schedule_ok=False,
+  v.check_constant(
+    call, "initial_accumulator_value", initial_accumulator_value, lower=0
   )
   v.check_number(call, "eps", eps, lower=0)
   v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside"])
@@ -96,7 +92,7 @@ def _check_average(
   """The arguments RMSProp's two blocks share."""
   v.check_number(call, "decay", decay, lower=0, upper=1)
   v.check_number(call, "eps", eps, lower=0)
-  v.check_number(call, "initial_scale", initial_scale, lower=0, schedule_ok=False)
+  v.check_constant(call, "initial_scale", initial_scale, lower=0)
   v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside"])
 
 

@@ -68,6 +68,12 @@ def _ratio(count: ArrayLike, steps: ArrayLike, staircase: bool) -> jax.Array:
   return jnp.floor(p) if staircase else p
 
 
+def _check_start(call: str, init_value: ArrayLike, steps: ArrayLike) -> None:
+  """The arguments the power and exponential schedules share: where they start, how fast."""
+  v.check_constant(call, "init_value", init_value, lower=0)
+  v.check_constant(call, "steps", steps, lower=0, lower_open=True)
+
+
 def power_schedule(
   init_value: ArrayLike,
   steps: ArrayLike,
@@ -99,11 +105,8 @@ def power_schedule(
     >>> print(f"{schedule(10_000):.4f}")
     0.0050
   """
-  v.check_number("power_schedule", "init_value", init_value, lower=0, schedule_ok=False)
-  v.check_number(
-    "power_schedule", "steps", steps, lower=0, lower_open=True, schedule_ok=False
-  )
-  v.check_number("power_schedule", "power", power, lower=0, schedule_ok=False)
+  _check_start("power_schedule", init_value, steps)
+  v.check_constant("power_schedule", "power", power, lower=0)
   v.check_bool("power_schedule", "staircase", staircase)
 
   def schedule(count):
@@ -146,19 +149,9 @@ def exponential_schedule(
     >>> print(f"{schedule(20):.4f} {schedule(40):.5f}")
     0.0010 0.00010
   """
-  v.check_number(
-    "exponential_schedule", "init_value", init_value, lower=0, schedule_ok=False
-  )
-  v.check_number(
-    "exponential_schedule", "steps", steps, lower=0, lower_open=True, schedule_ok=False
-  )
-  v.check_number(
-    "exponential_schedule",
-    "decay_rate",
-    decay_rate,
-    lower=0,
-    lower_open=True,
-    schedule_ok=False,
+  _check_start("exponential_schedule", init_value, steps)
+  v.check_constant(
+    "exponential_schedule", "decay_rate", decay_rate, lower=0, lower_open=True
   )
   v.check_bool("exponential_schedule", "staircase", staircase)
 
@@ -197,18 +190,11 @@ def piecewise_constant_schedule(
     0.01 0.005 0.001
   """
   call = "piecewise_constant_schedule"
-  for name, seq in (("boundaries", boundaries), ("values", values)):
-    if isinstance(seq, (str, bytes)) or not isinstance(seq, (Sequence, np.ndarray)):
-      raise TypeError(f"optx.{call}({name}=...) must be a sequence, got {seq!r}")
+  v.check_piecewise(call, boundaries, values)
   for i, b in enumerate(boundaries):
     v.check_integer(call, f"boundaries[{i}]", b, lower=0)
   for i, value in enumerate(values):
-    v.check_number(call, f"values[{i}]", value, schedule_ok=False)
-  if len(values) != len(boundaries) + 1:
-    raise ValueError(
-      f"optx.{call}(values=...) must have len(boundaries) + 1 ="
-      f" {len(boundaries) + 1} entries, got {len(values)}"
-    )
+    v.check_constant(call, f"values[{i}]", value)
   if any(b1 >= b2 for b1, b2 in zip(boundaries[:-1], boundaries[1:], strict=False)):
     raise ValueError(
       f"optx.{call}(boundaries=...) must be strictly increasing, got {list(boundaries)}"
