@@ -251,27 +251,14 @@ def parser() -> argparse.ArgumentParser:
     metavar="NAMES",
     help=f"comma-separated, from {','.join(SCHEDULES)}; 'all' or 'none' (default all)",
   )
-  p.add_argument(
-    "--learning-rate",
-    type=float,
-    default=Config.learning_rate,
-    metavar="LR",
-    help="the optimizers' learning rate (default %(default)g, the book's)",
-  )
-  p.add_argument(
-    "--batch-size",
-    type=_positive,
-    default=Config.batch_size,
-    metavar="N",
-    help="minibatch size (default %(default)d)",
-  )
-  p.add_argument(
-    "--seed",
-    type=int,
-    default=Config.seed,
-    metavar="N",
-    help="initial weights and minibatch order (default %(default)d)",
-  )
+  rate = "the optimizers' learning rate (default %(default)g, the book's)"
+  for flag, kind, metavar, text in (  # each default is Config's
+    ("--learning-rate", float, "LR", rate),
+    ("--batch-size", _positive, "N", "minibatch size (default %(default)d)"),
+    ("--seed", int, "N", "initial weights and minibatch order (default %(default)d)"),
+  ):
+    default = getattr(Config, flag.removeprefix("--").replace("-", "_"))
+    p.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
   p.add_argument(
     "--out",
     type=pathlib.Path,

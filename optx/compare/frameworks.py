@@ -9,6 +9,7 @@ run names both. Importing a framework that is not installed raises
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Callable
@@ -70,37 +71,63 @@ def require_framework(name: str) -> Any:
   return module
 
 
+def _same(framework: Any, flavors: Any, name: str, *args: Any, **kwargs: Any):
+  """One optimizer called the same in both: how it is written, the framework's, optx's."""
+  written = [_written(a) for a in args]
+  written += [f"{key}={_written(a)}" for key, a in kwargs.items()]
+  return (
+    f"{name}({', '.join(written)})",
+    lambda *params: getattr(framework, name)(*params, *args, **kwargs),
+    getattr(flavors, name)(*args, **kwargs),
+  )
+
+
+def _written(value: Any) -> str:
+  if isinstance(value, tuple):
+    return f"({', '.join(map(_written, value))})"
+  return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _sides(
+  config: Config,
+  sides: dict[str, tuple[str, Callable[..., Any], Any]],
+  framework: str,
+  flavor: str,
+  early_stopping: int | None,
+) -> dict[str, Side]:
+  """A :class:`Side` per run; performance scheduling has its rate, plateau and stopping."""
+  lr, lr_p = config.learning_rate, config.performance_learning_rate
+  plateau = (config.plateau_factor, config.plateau_patience)
+  return {
+    name: Side(
+      name,
+      framework + text,
+      flavor + text,
+      make,
+      optimizer,
+      lr_p if name == "performance" else lr,
+      plateau if name == "performance" else None,
+      early_stopping if name == "performance" else None,
+    )
+    for name, (text, make, optimizer) in sides.items()
+  }
+
+
 def keras_sides(config: Config, keras: Any) -> dict[str, Side]:
   lr, lr_p = config.learning_rate, config.performance_learning_rate
   factor, patience = config.plateau_factor, config.plateau_patience
-  o = keras.optimizers
+  same = functools.partial(_same, keras.optimizers, optx.keras)
   sides = {
-    "sgd": (f"SGD({lr:g})", lambda: o.SGD(lr), optx.keras.SGD(lr)),
-    "momentum": (
-      f"SGD({lr:g}, momentum=0.9)",
-      lambda: o.SGD(lr, momentum=0.9),
-      optx.keras.SGD(lr, momentum=0.9),
-    ),
-    "nesterov": (
-      f"SGD({lr:g}, momentum=0.9, nesterov=True)",
-      lambda: o.SGD(lr, momentum=0.9, nesterov=True),
-      optx.keras.SGD(lr, momentum=0.9, nesterov=True),
-    ),
-    "adagrad": (f"Adagrad({lr:g})", lambda: o.Adagrad(lr), optx.keras.Adagrad(lr)),
-    "rmsprop": (
-      f"RMSprop({lr:g}, rho=0.9)",
-      lambda: o.RMSprop(lr, rho=0.9),
-      optx.keras.RMSprop(lr, rho=0.9),
-    ),
-    "adam": (
-      f"Adam({lr:g}, beta_1=0.9, beta_2=0.999)",
-      lambda: o.Adam(lr, beta_1=0.9, beta_2=0.999),
-      optx.keras.Adam(lr, beta_1=0.9, beta_2=0.999),
-    ),
+    "sgd": same("SGD", lr),
+    "momentum": same("SGD", lr, momentum=0.9),
+    "nesterov": same("SGD", lr, momentum=0.9, nesterov=True),
+    "adagrad": same("Adagrad", lr),
+    "rmsprop": same("RMSprop", lr, rho=0.9),
+    "adam": same("Adam", lr, beta_1=0.9, beta_2=0.999),
     "performance": (
       f"SGD({lr_p:g}, momentum=0.9) + ReduceLROnPlateau({factor:g}, {patience})"
       f" + EarlyStopping({config.early_stopping_patience}, restore_best_weights=True)",
-      lambda: o.SGD(lr_p, momentum=0.9),
+      lambda: keras.optimizers.SGD(lr_p, momentum=0.9),
       optx.keras.SGD(
         lr_p,
         momentum=0.9,
@@ -108,56 +135,25 @@ def keras_sides(config: Config, keras: Any) -> dict[str, Side]:
       ),
     ),
   }
-  return {
-    name: Side(
-      name,
-      "keras.optimizers." + text,
-      "optx.keras." + text,
-      make,
-      flavor,
-      lr_p if name == "performance" else lr,
-      (factor, patience) if name == "performance" else None,
-      config.early_stopping_patience if name == "performance" else None,
-    )
-    for name, (text, make, flavor) in sides.items()
-  }
+  stopping = config.early_stopping_patience
+  return _sides(config, sides, "keras.optimizers.", "optx.keras.", stopping)
 
 
 def torch_sides(config: Config, torch: Any) -> dict[str, Side]:
   lr, lr_p = config.learning_rate, config.performance_learning_rate
   factor, patience = config.plateau_factor, config.plateau_patience
-  o = torch.optim
+  same = functools.partial(_same, torch.optim, optx.torch)
   sides = {
-    "sgd": (f"SGD(lr={lr:g})", lambda p: o.SGD(p, lr=lr), optx.torch.SGD(lr=lr)),
-    "momentum": (
-      f"SGD(lr={lr:g}, momentum=0.9)",
-      lambda p: o.SGD(p, lr=lr, momentum=0.9),
-      optx.torch.SGD(lr=lr, momentum=0.9),
-    ),
-    "nesterov": (
-      f"SGD(lr={lr:g}, momentum=0.9, nesterov=True)",
-      lambda p: o.SGD(p, lr=lr, momentum=0.9, nesterov=True),
-      optx.torch.SGD(lr=lr, momentum=0.9, nesterov=True),
-    ),
-    "adagrad": (
-      f"Adagrad(lr={lr:g})",
-      lambda p: o.Adagrad(p, lr=lr),
-      optx.torch.Adagrad(lr=lr),
-    ),
-    "rmsprop": (
-      f"RMSprop(lr={lr:g}, alpha=0.9)",
-      lambda p: o.RMSprop(p, lr=lr, alpha=0.9),
-      optx.torch.RMSprop(lr=lr, alpha=0.9),
-    ),
-    "adam": (
-      f"Adam(lr={lr:g}, betas=(0.9, 0.999))",
-      lambda p: o.Adam(p, lr=lr, betas=(0.9, 0.999)),
-      optx.torch.Adam(lr=lr, betas=(0.9, 0.999)),
-    ),
+    "sgd": same("SGD", lr=lr),
+    "momentum": same("SGD", lr=lr, momentum=0.9),
+    "nesterov": same("SGD", lr=lr, momentum=0.9, nesterov=True),
+    "adagrad": same("Adagrad", lr=lr),
+    "rmsprop": same("RMSprop", lr=lr, alpha=0.9),
+    "adam": same("Adam", lr=lr, betas=(0.9, 0.999)),
     "performance": (
       f"SGD(lr={lr_p:g}, momentum=0.9) + ReduceLROnPlateau(factor={factor:g},"
       f" patience={patience})",
-      lambda p: o.SGD(p, lr=lr_p, momentum=0.9),
+      lambda p: torch.optim.SGD(p, lr=lr_p, momentum=0.9),
       optx.torch.SGD(
         lr=lr_p,
         momentum=0.9,
@@ -165,19 +161,8 @@ def torch_sides(config: Config, torch: Any) -> dict[str, Side]:
       ),
     ),
   }
-  return {
-    name: Side(
-      name,
-      "torch.optim." + text,
-      "optx.torch." + text,
-      make,
-      flavor,
-      lr_p if name == "performance" else lr,
-      (factor, patience) if name == "performance" else None,
-      None,  # PyTorch has no early stopping of its own
-    )
-    for name, (text, make, flavor) in sides.items()
-  }
+  # PyTorch has no early stopping of its own
+  return _sides(config, sides, "torch.optim.", "optx.torch.", None)
 
 
 def keras_run(
