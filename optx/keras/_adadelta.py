@@ -96,30 +96,11 @@ def Adadelta(
     x = rho * x + one_minus_rho * jnp.square(delta)
     return lr * delta, s, x
 
-  def step(rate, weight_decay):
-    hyperparameters = dict(
-      lr=rate, rho=rho, one_minus_rho=base.one_minus(rho), eps=epsilon
-    )
-    return options.block(
-      call,
-      rule,
-      hyperparameters,
-      weight_decay,
-      state=AdadeltaState,
-      counted_state=CountedAdadeltaState,
-      buffers=[(0.0, None), (0.0, None)],
-    )
-
-  return options.build(
-    call,
-    step,
-    learning_rate=learning_rate,
-    lr=lr,
-    decay=decay,
-    callbacks=callbacks,
-    weight_decay=weight_decay,
-    clipnorm=clipnorm,
-    clipvalue=clipvalue,
-    global_clipnorm=global_clipnorm,
-    **keras_options,
+  step = options.step(
+    rule,
+    dict(rho=rho, one_minus_rho=base.one_minus(rho), eps=epsilon),
+    state=AdadeltaState,
+    counted_state=CountedAdadeltaState,
+    buffers=[(0.0, None), (0.0, None)],
   )
+  return options.build(call, step, locals(), **keras_options)

@@ -5,6 +5,7 @@ See ``_optimizers.py`` for how a Keras optimizer is built.
 
 from __future__ import annotations
 
+from typing import Any
 from typing import NamedTuple
 from typing import Unpack
 
@@ -105,44 +106,23 @@ def Adam(
     >>> print(f"{w[0]:.4f}")
     0.9033
   """
-  return adam(
-    "keras.Adam",
-    learning_rate,
-    beta_1,
-    beta_2,
-    epsilon,
-    amsgrad,
-    weight_decay,
-    clipnorm,
-    clipvalue,
-    global_clipnorm,
-    lr=lr,
-    decay=decay,
-    callbacks=callbacks,
-    **keras_options,
-  )
+  return adam("keras.Adam", beta_1, beta_2, epsilon, amsgrad, locals())
 
 
 def adam(
   call: str,
-  learning_rate: base.ScalarOrSchedule,
   beta_1: base.ScalarOrSchedule,
   beta_2: base.ScalarOrSchedule,
   epsilon: base.ScalarOrSchedule,
   amsgrad: bool,
-  weight_decay: base.ScalarOrSchedule | None,
-  clipnorm: float | None,
-  clipvalue: float | None,
-  global_clipnorm: float | None,
-  *,
-  lr: base.ScalarOrSchedule | None,
-  decay: float | None,
-  callbacks: options.Callbacks,
-  **keras_options: Unpack[options.Options],
+  arguments: dict[str, Any],
 ) -> optax.GradientTransformationExtraArgs:
-  """:func:`Adam`, its arguments checked under ``call``'s name (``keras.AdamW``)."""
-  options.check_number(call, "beta_1", beta_1, lower=0, upper=1, upper_open=True)
-  options.check_number(call, "beta_2", beta_2, lower=0, upper=1, upper_open=True)
+  """:func:`Adam`, its arguments checked under ``call``'s name (``keras.AdamW``).
+
+  ``arguments`` are the optimizer's (its ``locals()``), for
+  :func:`optx.keras._options.build`.
+  """
+  options.check_betas(call, beta_1=beta_1, beta_2=beta_2)
   options.check_number(call, "epsilon", epsilon, lower=0)
   v.check_bool(call, "amsgrad", amsgrad)
 
@@ -158,36 +138,19 @@ def adam(
       lr=lr, alpha=alpha, one_minus_b1=one_minus_b1, one_minus_b2=one_minus_b2, eps=eps
     )
 
-  def step(rate, weight_decay):
-    hyperparameters = dict(
-      lr=rate,
-      b1=beta_1,
-      b2=beta_2,
-      one_minus_b1=base.one_minus(beta_1),
-      one_minus_b2=base.one_minus(beta_2),
-      eps=epsilon,
-    )
-    return options.block(
-      call,
-      rule,
-      hyperparameters,
-      weight_decay,
-      counted_state=AdamState,
-      buffers=[(0.0, None), (0.0, None), (0.0, None) if amsgrad else None],
-      scalars=step_size,
-      needs_count=True,
-    )
-
-  return options.build(
-    call,
-    step,
-    learning_rate=learning_rate,
-    lr=lr,
-    decay=decay,
-    callbacks=callbacks,
-    weight_decay=weight_decay,
-    clipnorm=clipnorm,
-    clipvalue=clipvalue,
-    global_clipnorm=global_clipnorm,
-    **keras_options,
+  hyperparameters = dict(
+    b1=beta_1,
+    b2=beta_2,
+    one_minus_b1=base.one_minus(beta_1),
+    one_minus_b2=base.one_minus(beta_2),
+    eps=epsilon,
   )
+  step = options.step(
+    rule,
+    hyperparameters,
+    counted_state=AdamState,
+    buffers=[(0.0, None), (0.0, None), (0.0, None) if amsgrad else None],
+    scalars=step_size,
+    needs_count=True,
+  )
+  return options.build(call, step, arguments, **arguments["keras_options"])

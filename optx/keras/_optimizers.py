@@ -104,30 +104,14 @@ def SGD(
     m = m[0] * mu - g * lr
     return (m * mu - g * lr if nesterov else m), m
 
-  def step(rate, weight_decay):
-    return options.block(
-      call,
-      rule,
-      dict(lr=rate, mu=momentum),
-      weight_decay,
-      state=SGDState,
-      counted_state=CountedSGDState,
-      buffers=[(0.0, None) if buffered else None],
-    )
-
-  return options.build(
-    call,
-    step,
-    learning_rate=learning_rate,
-    lr=lr,
-    decay=decay,
-    callbacks=callbacks,
-    weight_decay=weight_decay,
-    clipnorm=clipnorm,
-    clipvalue=clipvalue,
-    global_clipnorm=global_clipnorm,
-    **keras_options,
+  step = options.step(
+    rule,
+    dict(mu=momentum),
+    state=SGDState,
+    counted_state=CountedSGDState,
+    buffers=[(0.0, None) if buffered else None],
   )
+  return options.build(call, step, locals(), **keras_options)
 
 
 class AdagradState(NamedTuple):
@@ -196,12 +180,8 @@ def Adagrad(
     -0.0994
   """
   call = "keras.Adagrad"
-  v.check_number(
-    call,
-    "initial_accumulator_value",
-    initial_accumulator_value,
-    lower=0,
-    schedule_ok=False,
+  v.check_constant(
+    call, "initial_accumulator_value", initial_accumulator_value, lower=0
   )
   options.check_number(call, "epsilon", epsilon, lower=0)
 
@@ -209,30 +189,14 @@ def Adagrad(
     s = s + jnp.square(g)
     return -((lr * g) / jnp.sqrt(s + eps)), s
 
-  def step(rate, weight_decay):
-    return options.block(
-      call,
-      rule,
-      dict(lr=rate, eps=epsilon),
-      weight_decay,
-      state=AdagradState,
-      counted_state=CountedAdagradState,
-      buffers=[(initial_accumulator_value, None)],
-    )
-
-  return options.build(
-    call,
-    step,
-    learning_rate=learning_rate,
-    lr=lr,
-    decay=decay,
-    callbacks=callbacks,
-    weight_decay=weight_decay,
-    clipnorm=clipnorm,
-    clipvalue=clipvalue,
-    global_clipnorm=global_clipnorm,
-    **keras_options,
+  step = options.step(
+    rule,
+    dict(eps=epsilon),
+    state=AdagradState,
+    counted_state=CountedAdagradState,
+    buffers=[(initial_accumulator_value, None)],
   )
+  return options.build(call, step, locals(), **keras_options)
 
 
 class RMSpropState(NamedTuple):
@@ -324,37 +288,12 @@ def RMSprop(
     b = mu * ab[-1] + increment if buffered else None
     return -(increment if b is None else b), s, *(x for x in (a, b) if x is not None)
 
-  def step(rate, weight_decay):
-    return options.block(
-      call,
-      rule,
-      dict(
-        lr=rate,
-        rho=rho,
-        one_minus_rho=base.one_minus(rho),
-        eps=epsilon,
-        mu=momentum,
-      ),
-      weight_decay,
-      state=RMSpropState,
-      counted_state=CountedRMSpropState,
-      buffers=[
-        (0.0, None),
-        (0.0, None) if centered else None,
-        (0.0, None) if buffered else None,
-      ],
-    )
-
-  return options.build(
-    call,
-    step,
-    learning_rate=learning_rate,
-    lr=lr,
-    decay=decay,
-    callbacks=callbacks,
-    weight_decay=weight_decay,
-    clipnorm=clipnorm,
-    clipvalue=clipvalue,
-    global_clipnorm=global_clipnorm,
-    **keras_options,
+  zeros = (0.0, None)  # a buffer of zeros in the parameters' dtype
+  step = options.step(
+    rule,
+    dict(rho=rho, one_minus_rho=base.one_minus(rho), eps=epsilon, mu=momentum),
+    state=RMSpropState,
+    counted_state=CountedRMSpropState,
+    buffers=[zeros, zeros if centered else None, zeros if buffered else None],
   )
+  return options.build(call, step, locals(), **keras_options)

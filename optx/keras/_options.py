@@ -117,6 +117,12 @@ def check_number(call: str, name: str, value: Any, **bounds: Any) -> None:
   v.check_number(call, name, value, **bounds)
 
 
+def check_betas(call: str, **betas: Any) -> None:
+  """``validation.check_betas`` by :func:`check_number`: each in [0, 1)."""
+  for name, beta in betas.items():
+    check_number(call, name, beta, lower=0, upper=1, upper_open=True)
+
+
 def _learning_rate(call: str, learning_rate: Any, lr: Any) -> base.ScalarOrSchedule:
   """Resolves the legacy alias ``lr=`` against ``learning_rate=``."""
   if lr is not None:
@@ -182,18 +188,39 @@ def _split_callbacks(
   return plateau, scheduler
 
 
+# The arguments every optimizer takes besides its own maths and the options:
+# build reads them from the optimizer's locals().
+_ARGUMENTS = (
+  "learning_rate",
+  "lr",
+  "decay",
+  "callbacks",
+  "weight_decay",
+  "clipnorm",
+  "clipvalue",
+  "global_clipnorm",
+)
+
+Step = Callable[[str, base.ScalarOrSchedule, Any], optax.GradientTransformation]
+
+
+def step(rule: base.Rule, hyperparameters: dict[str, Any], **kwargs: Any) -> Step:
+  """The optimizer's ``step(call, rate, weight_decay)``: :func:`block` at ``lr=rate``.
+
+  ``hyperparameters`` are the rule's besides ``lr``; ``kwargs`` are
+  ``base.leafwise``'s (``state``, ``counted_state``, ``buffers``, ...).
+  """
+  return lambda call, rate, weight_decay: block(
+    call, rule, dict(lr=rate, **hyperparameters), weight_decay, **kwargs
+  )
+
+
 def build(
   call: str,
-  step: Callable[..., optax.GradientTransformation],
+  step: Step,
+  arguments: dict[str, Any],
+  /,
   *,
-  learning_rate: Any,
-  lr: Any,
-  decay: Any,
-  callbacks: Any,
-  weight_decay: Any,
-  clipnorm: Any,
-  clipvalue: Any,
-  global_clipnorm: Any,
   use_ema: bool = False,
   ema_momentum: float = 0.99,
   ema_overwrite_frequency: int | None = None,
@@ -202,24 +229,31 @@ def build(
   loss_scale_factor: float | None = None,
   **unknown: Any,
 ) -> optax.GradientTransformationExtraArgs:
-  """Clipping, then ``step(rate, weight_decay)`` at the rate the options give.
+  """Clipping, then the optimizer's ``step`` at the rate the options give.
 
-  ``step(rate, weight_decay)`` is the optimizer's block at a learning rate
-  (a number, an array or a schedule), with the weight decay (or ``None``),
-  which it hands to :func:`block`. In Keras's order, the options of
-  :class:`Options` wrap it: the loss scale divides the gradients first, the
-  accumulation calls the clipping and the step every ``n`` calls (inside the
-  learning-rate callbacks, which count every call), and the moving average
-  reads the parameters last.
+  ``arguments`` are the optimizer's own, by name (its ``locals()``): build
+  reads ``learning_rate``, ``lr``, ``decay``, ``callbacks``,
+  ``weight_decay`` and the clipping from them, so that every optimizer hands
+  them on in one line, ``build(call, step, locals(), **keras_options)``.
+  ``step(call, rate, weight_decay)`` is the optimizer's block at a learning
+  rate (a number, an array or a schedule), with the weight decay (or
+  ``None``), which it hands to :func:`block` (see :func:`step`). In Keras's
+  order, the options of :class:`Options` wrap it: the loss scale divides the
+  gradients first, the accumulation calls the clipping and the step every
+  ``n`` calls (inside the learning-rate callbacks, which count every call),
+  and the moving average reads the parameters last.
   """
-  arguments = dict(locals())  # every argument, as given
+  given = dict(locals())
+  options = {name: given[name] for name in Options.__annotations__}
   # inspect.Signature.bind(...).apply_defaults() gathers the variadic options
   # into one argument named after them, and optax.inject_hyperparams calls
-  # the optimizer with it: keras_options={...}. Unpacked, they are rebound.
+  # the optimizer with it: keras_options={...}. Unpacked, they are rebound as
+  # if passed to the optimizer.
   nested = unknown.pop("keras_options", None)
   if isinstance(nested, dict) and nested:
-    given = {k: x for k, x in arguments.items() if k not in ("call", "step", "unknown")}
-    return build(call, step, **(given | nested), **unknown)
+    arguments = arguments | {k: x for k, x in nested.items() if k in _ARGUMENTS}
+    options |= {k: x for k, x in nested.items() if k not in _ARGUMENTS}
+    return build(call, step, arguments, **options, **unknown)
   if unknown:
     name = next(iter(unknown))
     why = " (an optax transformation has no name)" if name == "name" else ""
@@ -227,18 +261,19 @@ def build(
       f"optx.{call}() got an unexpected keyword argument {name!r}{why}; Keras's"
       f" base-optimizer options are {', '.join(Options.__annotations__)}"
     )
-  base_rate = _learning_rate(call, learning_rate, lr)
+  base_rate = _learning_rate(call, arguments["learning_rate"], arguments["lr"])
+  decay, weight_decay = arguments["decay"], arguments["weight_decay"]
   if decay is not None:
-    v.check_number(call, "decay", decay, lower=0, schedule_ok=False)
+    v.check_constant(call, "decay", decay, lower=0)
   if weight_decay is not None:
     check_number(call, "weight_decay", weight_decay, lower=0)
-  clip = clipping(call, clipnorm, clipvalue, global_clipnorm)
-  plateau, scheduler = _split_callbacks(call, callbacks)
+  clip = clipping(
+    call, arguments["clipnorm"], arguments["clipvalue"], arguments["global_clipnorm"]
+  )
+  plateau, scheduler = _split_callbacks(call, arguments["callbacks"])
   v.check_bool(call, "use_ema", use_ema)
   if use_ema:  # Keras checks these only with use_ema=True, and so does optx
-    v.check_number(
-      call, "ema_momentum", ema_momentum, lower=0, upper=1, schedule_ok=False
-    )
+    v.check_constant(call, "ema_momentum", ema_momentum, lower=0, upper=1)
     if ema_overwrite_frequency is not None:
       v.check_integer(call, "ema_overwrite_frequency", ema_overwrite_frequency, lower=1)
   steps = gradient_accumulation_steps
@@ -250,20 +285,17 @@ def build(
     if weight_decay is not None:
       weight_decay = _exclude.Excluding(weight_decay, exclude)
   if loss_scale_factor is not None:
-    v.check_number(
-      call,
-      "loss_scale_factor",
-      loss_scale_factor,
-      lower=0,
-      lower_open=True,
-      schedule_ok=False,
+    v.check_constant(
+      call, "loss_scale_factor", loss_scale_factor, lower=0, lower_open=True
     )
 
   def optimizer(rate: base.ScalarOrSchedule) -> optax.GradientTransformation:
     rate = _legacy_decay(rate, decay)
     if steps is None:
-      return base.chain(*clip, step(rate, weight_decay))
-    core = base.chain(*clip, step(_accumulate.raw_step(rate, steps), weight_decay))
+      return base.chain(*clip, step(call, rate, weight_decay))
+    core = base.chain(
+      *clip, step(call, _accumulate.raw_step(rate, steps), weight_decay)
+    )
     return _accumulate.accumulate(core, steps)
 
   tx: optax.GradientTransformation

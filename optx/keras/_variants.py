@@ -21,12 +21,6 @@ from optx.keras import _adam
 from optx.keras import _options as options
 
 
-def _check_betas(call: str, beta_1: object, beta_2: object, epsilon: object) -> None:
-  options.check_number(call, "beta_1", beta_1, lower=0, upper=1, upper_open=True)
-  options.check_number(call, "beta_2", beta_2, lower=0, upper=1, upper_open=True)
-  options.check_number(call, "epsilon", epsilon, lower=0)
-
-
 class AdamaxState(NamedTuple):
   """State of :func:`Adamax`: Keras's ``iterations``, ``momentum`` and ``norm``."""
 
@@ -96,7 +90,8 @@ def Adamax(
     -0.1000
   """
   call = "keras.Adamax"
-  _check_betas(call, beta_1, beta_2, epsilon)
+  options.check_betas(call, beta_1=beta_1, beta_2=beta_2)
+  options.check_number(call, "epsilon", epsilon, lower=0)
 
   def rule(g, m, u, *, lr, one_minus_b1, b2, bc1, eps):
     m = m + (g - m) * one_minus_b1
@@ -106,34 +101,15 @@ def Adamax(
   def bias_correction(t, lr, b1, one_minus_b1, b2, eps):
     return dict(lr=lr, one_minus_b1=one_minus_b1, b2=b2, bc1=1 - b1**t, eps=eps)
 
-  def step(rate, weight_decay):
-    hyperparameters = dict(
-      lr=rate, b1=beta_1, one_minus_b1=base.one_minus(beta_1), b2=beta_2, eps=epsilon
-    )
-    return options.block(
-      call,
-      rule,
-      hyperparameters,
-      weight_decay,
-      counted_state=AdamaxState,
-      buffers=[(0.0, None), (0.0, None)],
-      scalars=bias_correction,
-      needs_count=True,
-    )
-
-  return options.build(
-    call,
-    step,
-    learning_rate=learning_rate,
-    lr=lr,
-    decay=decay,
-    callbacks=callbacks,
-    weight_decay=weight_decay,
-    clipnorm=clipnorm,
-    clipvalue=clipvalue,
-    global_clipnorm=global_clipnorm,
-    **keras_options,
+  step = options.step(
+    rule,
+    dict(b1=beta_1, one_minus_b1=base.one_minus(beta_1), b2=beta_2, eps=epsilon),
+    counted_state=AdamaxState,
+    buffers=[(0.0, None), (0.0, None)],
+    scalars=bias_correction,
+    needs_count=True,
   )
+  return options.build(call, step, locals(), **keras_options)
 
 
 class NadamState(NamedTuple):
@@ -215,7 +191,8 @@ def Nadam(
     -0.1063
   """
   call = "keras.Nadam"
-  _check_betas(call, beta_1, beta_2, epsilon)
+  options.check_betas(call, beta_1=beta_1, beta_2=beta_2)
+  options.check_number(call, "epsilon", epsilon, lower=0)
 
   def rule(g, m, v, *, lr, b1, b2, eps, t, u_product):
     # Keras's update_step, its per-step scalars included: computed beside the
@@ -234,32 +211,16 @@ def Nadam(
   def step_count(t, lr, b1, b2, eps, carry):
     return dict(lr=lr, b1=b1, b2=b2, eps=eps, t=t, u_product=carry)
 
-  def step(rate, weight_decay):
-    return options.block(
-      call,
-      rule,
-      dict(lr=rate, b1=beta_1, b2=beta_2, eps=epsilon),
-      weight_decay,
-      counted_state=NadamState,
-      buffers=[(0.0, None), (0.0, None)],
-      scalars=step_count,
-      needs_count=True,
-      carry=(1.0, jnp.float32, advance),
-    )
-
-  return options.build(
-    call,
-    step,
-    learning_rate=learning_rate,
-    lr=lr,
-    decay=decay,
-    callbacks=callbacks,
-    weight_decay=weight_decay,
-    clipnorm=clipnorm,
-    clipvalue=clipvalue,
-    global_clipnorm=global_clipnorm,
-    **keras_options,
+  step = options.step(
+    rule,
+    dict(b1=beta_1, b2=beta_2, eps=epsilon),
+    counted_state=NadamState,
+    buffers=[(0.0, None), (0.0, None)],
+    scalars=step_count,
+    needs_count=True,
+    carry=(1.0, jnp.float32, advance),
   )
+  return options.build(call, step, locals(), **keras_options)
 
 
 def AdamW(
@@ -330,19 +291,4 @@ def AdamW(
       "optx.keras.AdamW(weight_decay=...) must be a number (Keras refuses"
       " None), got None"
     )
-  return _adam.adam(
-    "keras.AdamW",
-    learning_rate,
-    beta_1,
-    beta_2,
-    epsilon,
-    amsgrad,
-    weight_decay,
-    clipnorm,
-    clipvalue,
-    global_clipnorm,
-    lr=lr,
-    decay=decay,
-    callbacks=callbacks,
-    **keras_options,
-  )
+  return _adam.adam("keras.AdamW", beta_1, beta_2, epsilon, amsgrad, locals())
