@@ -101,9 +101,9 @@ class ReduceLROnPlateau:
     v.check_factor(call, "factor", factor)
     v.check_integer(call, "patience", patience, lower=0)
     v.check_choice(call, "mode", mode, ["auto", "min", "max"])
-    v.check_number(call, "min_delta", min_delta, schedule_ok=False)
+    v.check_constant(call, "min_delta", min_delta)
     v.check_integer(call, "cooldown", cooldown, lower=0)
-    v.check_number(call, "min_lr", min_lr, lower=0, schedule_ok=False)
+    v.check_constant(call, "min_lr", min_lr, lower=0)
     direction: Literal["min", "max"] = "max" if mode == "max" else "min"
     if mode == "auto":
       if monitor.removeprefix("val_") != "loss":
@@ -239,10 +239,8 @@ class LearningRateScheduler:
     self.verbose = verbose
 
   def __repr__(self) -> str:
-    return (
-      f"LearningRateScheduler({self.schedule!r},"
-      f" steps_per_epoch={self.steps_per_epoch})"
-    )
+    steps = self.steps_per_epoch
+    return f"LearningRateScheduler({self.schedule!r}, steps_per_epoch={steps})"
 
   def _epochs(self) -> int:
     call = "keras.LearningRateScheduler"

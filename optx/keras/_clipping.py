@@ -83,7 +83,7 @@ def clipping(
       f" be set, got {', '.join(f'{k}={x!r}' for k, x in given.items())}"
     )
   for name, value in given.items():
-    v.check_number(call, name, value, lower=0, lower_open=True, schedule_ok=False)
+    v.check_constant(call, name, value, lower=0, lower_open=True)
   if clipnorm is not None:
     return [_on_leaves(call, _clip_by_norm(clipnorm))]
   if global_clipnorm is not None:

@@ -114,9 +114,7 @@ def LossScaleOptimizer(
       f"optx.{call}(inner_optimizer=...) must be an optax transformation (such"
       f" as optx.keras.SGD(...)), got {inner_optimizer!r}"
     )
-  v.check_number(
-    call, "initial_scale", initial_scale, lower=0, lower_open=True, schedule_ok=False
-  )
+  v.check_constant(call, "initial_scale", initial_scale, lower=0, lower_open=True)
   v.check_integer(call, "dynamic_growth_steps", dynamic_growth_steps, lower=1)
   inner = optax.with_extra_args_support(inner_optimizer)
   growth = int(dynamic_growth_steps)

@@ -32,15 +32,17 @@ def _step(step: ArrayLike) -> jax.Array:
   return jnp.maximum(jnp.asarray(step), 0).astype(jnp.float32)
 
 
+def _progress(step: ArrayLike, decay_steps: ArrayLike, staircase: bool) -> jax.Array:
+  """``k / s`` in float32, as Keras rounds it; floored with ``staircase``."""
+  p = _step(step) / _f32(decay_steps)
+  return jnp.floor(p) if staircase else p
+
+
 def _check_common(
   call: str, initial_learning_rate: ArrayLike, decay_steps: ArrayLike
 ) -> None:
-  v.check_number(
-    call, "initial_learning_rate", initial_learning_rate, schedule_ok=False
-  )
-  v.check_number(
-    call, "decay_steps", decay_steps, lower=0, lower_open=True, schedule_ok=False
-  )
+  v.check_constant(call, "initial_learning_rate", initial_learning_rate)
+  v.check_constant(call, "decay_steps", decay_steps, lower=0, lower_open=True)
 
 
 def ExponentialDecay(
@@ -78,15 +80,11 @@ def ExponentialDecay(
   """
   call = "keras.schedules.ExponentialDecay"
   _check_common(call, initial_learning_rate, decay_steps)
-  v.check_number(
-    call, "decay_rate", decay_rate, lower=0, lower_open=True, schedule_ok=False
-  )
+  v.check_constant(call, "decay_rate", decay_rate, lower=0, lower_open=True)
   v.check_bool(call, "staircase", staircase)
 
   def schedule(step):
-    p = _step(step) / _f32(decay_steps)  # Keras's float32 ratio, as Keras rounds it
-    if staircase:
-      p = jnp.floor(p)
+    p = _progress(step, decay_steps, staircase)
     return _f32(initial_learning_rate) * _f32(decay_rate) ** p
 
   return schedule
@@ -125,13 +123,11 @@ def InverseTimeDecay(
   """
   call = "keras.schedules.InverseTimeDecay"
   _check_common(call, initial_learning_rate, decay_steps)
-  v.check_number(call, "decay_rate", decay_rate, lower=0, schedule_ok=False)
+  v.check_constant(call, "decay_rate", decay_rate, lower=0)
   v.check_bool(call, "staircase", staircase)
 
   def schedule(step):
-    p = _step(step) / _f32(decay_steps)
-    if staircase:
-      p = jnp.floor(p)
+    p = _progress(step, decay_steps, staircase)
     return _f32(initial_learning_rate) / (1 + _f32(decay_rate) * p)
 
   return schedule
@@ -176,11 +172,9 @@ def PiecewiseConstantDecay(
     )
   for i, b in enumerate(boundaries):
     # The shifted boundary floor(b) + 1 must still be an int32 step.
-    v.check_number(
-      call, f"boundaries[{i}]", b, lower=0, upper=2**31 - 2, schedule_ok=False
-    )
+    v.check_constant(call, f"boundaries[{i}]", b, lower=0, upper=2**31 - 2)
   for i, value in enumerate(values):
-    v.check_number(call, f"values[{i}]", value, schedule_ok=False)
+    v.check_constant(call, f"values[{i}]", value)
   # step <= b  <=>  step < floor(b) + 1 for integer steps: the core's rule
   # (the new value applies at step == boundary) one step later.
   shifted = [math.floor(float(b)) + 1 for b in boundaries]
@@ -228,8 +222,8 @@ def PolynomialDecay(
   """
   call = "keras.schedules.PolynomialDecay"
   _check_common(call, initial_learning_rate, decay_steps)
-  v.check_number(call, "end_learning_rate", end_learning_rate, schedule_ok=False)
-  v.check_number(call, "power", power, schedule_ok=False)
+  v.check_constant(call, "end_learning_rate", end_learning_rate)
+  v.check_constant(call, "power", power)
   v.check_bool(call, "cycle", cycle)
 
   def schedule(step):
@@ -287,10 +281,10 @@ def CosineDecay(
   """
   call = "keras.schedules.CosineDecay"
   _check_common(call, initial_learning_rate, decay_steps)
-  v.check_number(call, "alpha", alpha, schedule_ok=False)
+  v.check_constant(call, "alpha", alpha)
   if warmup_target is not None:
-    v.check_number(call, "warmup_target", warmup_target, schedule_ok=False)
-  v.check_number(call, "warmup_steps", warmup_steps, lower=0, schedule_ok=False)
+    v.check_constant(call, "warmup_target", warmup_target)
+  v.check_constant(call, "warmup_steps", warmup_steps, lower=0)
 
   def cosine(k, steps, start):
     decayed = 0.5 * (1 + jnp.cos(jnp.pi * (k / steps)))
@@ -354,20 +348,13 @@ def CosineDecayRestarts(
     ['0.1000', '0.0500', '0.0500', '0.0250']
   """
   call = "keras.schedules.CosineDecayRestarts"
-  v.check_number(
-    call, "initial_learning_rate", initial_learning_rate, schedule_ok=False
+  v.check_constant(call, "initial_learning_rate", initial_learning_rate)
+  v.check_constant(
+    call, "first_decay_steps", first_decay_steps, lower=0, lower_open=True
   )
-  v.check_number(
-    call,
-    "first_decay_steps",
-    first_decay_steps,
-    lower=0,
-    lower_open=True,
-    schedule_ok=False,
-  )
-  v.check_number(call, "t_mul", t_mul, lower=0, lower_open=True, schedule_ok=False)
-  v.check_number(call, "m_mul", m_mul, lower=0, schedule_ok=False)
-  v.check_number(call, "alpha", alpha, schedule_ok=False)
+  v.check_constant(call, "t_mul", t_mul, lower=0, lower_open=True)
+  v.check_constant(call, "m_mul", m_mul, lower=0)
+  v.check_constant(call, "alpha", alpha)
   geometric = v.concrete(t_mul) != 1.0
 
   # Keras computes the restart inside a cond, which XLA compiles even when
