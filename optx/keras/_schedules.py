@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
 from optx._src import base
@@ -162,14 +161,7 @@ def PiecewiseConstantDecay(
     ['1.0', '1.0', '1.0', '0.5', '0.5', '0.1']
   """
   call = "keras.schedules.PiecewiseConstantDecay"
-  for name, seq in (("boundaries", boundaries), ("values", values)):
-    if isinstance(seq, (str, bytes)) or not isinstance(seq, (Sequence, np.ndarray)):
-      raise TypeError(f"optx.{call}({name}=...) must be a sequence, got {seq!r}")
-  if len(values) != len(boundaries) + 1:
-    raise ValueError(
-      f"optx.{call}(values=...) must have len(boundaries) + 1 ="
-      f" {len(boundaries) + 1} entries, got {len(values)}"
-    )
+  v.check_piecewise(call, boundaries, values)
   for i, b in enumerate(boundaries):
     # The shifted boundary floor(b) + 1 must still be an int32 step.
     v.check_constant(call, f"boundaries[{i}]", b, lower=0, upper=2**31 - 2)
