@@ -188,8 +188,8 @@ def _split_callbacks(
   return plateau, scheduler
 
 
-# The arguments every optimizer takes besides its own maths and the options:
-# build reads them from the optimizer's locals().
+# The arguments every optimizer takes besides its own maths and the options,
+# which build reads from the optimizer's locals() (or keras_options={...}).
 _ARGUMENTS = (
   "learning_rate",
   "lr",
