@@ -19,7 +19,6 @@ from optx._src.numerics import lerp
 from optx._src.numerics import rounded
 from optx.torch import _common as common
 from optx.torch import _twofloat as tf
-from optx.torch._onecycle import cycled_momentum
 
 
 class AdamState(NamedTuple):
@@ -44,21 +43,11 @@ def _adam(
   decoupled: bool,
   plateau: Any,
 ) -> common.Optimizer:
-  common.check_common(call, lr, weight_decay, maximize)
+  common.checked(call, lr, weight_decay, maximize)
   v.check_number(call, "eps", eps, lower=0)
-  if (
-    isinstance(betas, (str, bytes))
-    or not isinstance(betas, Sequence)
-    or len(betas) != 2
-  ):
-    raise TypeError(
-      f"optx.{call}(betas=...) must be a pair (beta1, beta2), got {betas!r}"
-    )
-  for i, beta in enumerate(betas):
-    v.check_number(call, f"betas[{i}]", beta, lower=0, upper=1, upper_open=True)
+  beta1, beta2 = common.betas(call, lr, betas)
   v.check_bool(call, "amsgrad", amsgrad)
   v.check_bool(call, "decoupled_weight_decay", decoupled)
-  beta1, beta2 = cycled_momentum(lr) or betas[0], betas[1]
 
   def rule(g, m, s, *s_max, p=None, w1, b2, w2, step_size, bc2_sqrt, eps, lam, keep):
     g = common.gradient(g, None if decoupled else p, lam, maximize)
@@ -70,56 +59,43 @@ def _adam(
       u = (rounded(p * keep) + u) - p
     return u, m, s, *s_max
 
-  def build(lr):
-    def bias_corrections(t, lr_t, b1, w1, b2, w2, eps, lam):
-      # PyTorch computes these in Python's double precision, each rounded to
-      # float32 where a kernel takes it: pairs of float32 carry them here
-      # (exact doubles under x64).
-      if t.dtype == jnp.float64:
-        bc1, bc2 = 1 - b1**t, 1 - b2**t
-        step_size, bc2_sqrt, keep = lr_t / bc1, jnp.sqrt(bc2), 1 - lr_t * lam
-      else:
-        k = t.astype(jnp.int32)
-        bc1 = tf.add(tf.ONE, tf.negative(tf.power(tf.scalar(beta1, b1), k)))
-        bc2 = tf.add(tf.ONE, tf.negative(tf.power(tf.scalar(beta2, b2), k)))
-        rate = tf.number(lr, lr_t)
-        decay = tf.mul(rate, tf.number(weight_decay, lam))
-        step_size = tf.value(tf.div(rate, bc1))
-        bc2_sqrt = tf.value(tf.sqrt(bc2))
-        keep = tf.value(tf.add(tf.ONE, tf.negative(decay)))
-      return dict(
-        w1=w1,
-        b2=b2,
-        w2=w2,
-        step_size=step_size,
-        bc2_sqrt=bc2_sqrt,
-        eps=eps,
-        lam=lam,
-        keep=keep,
-      )
-
-    hyperparameters = dict(
-      lr_t=lr,
-      b1=beta1,
-      w1=base.one_minus(beta1),
-      b2=beta2,
-      w2=base.one_minus(beta2),
+  def bias_corrections(t, lr, lr_t, b1, w1, b2, w2, eps, lam):
+    # PyTorch computes these in Python's double precision, each rounded to
+    # float32 where a kernel takes it: pairs of float32 carry them here
+    # (exact doubles under x64).
+    if t.dtype == jnp.float64:
+      bc1, bc2 = 1 - b1**t, 1 - b2**t
+      step_size, bc2_sqrt, keep = lr_t / bc1, jnp.sqrt(bc2), 1 - lr_t * lam
+    else:
+      k = t.astype(jnp.int32)
+      bc1 = tf.add(tf.ONE, tf.negative(tf.power(tf.scalar(beta1, b1), k)))
+      bc2 = tf.add(tf.ONE, tf.negative(tf.power(tf.scalar(beta2, b2), k)))
+      rate = tf.number(lr, lr_t)
+      decay = tf.mul(rate, tf.number(weight_decay, lam))
+      step_size = tf.value(tf.div(rate, bc1))
+      bc2_sqrt = tf.value(tf.sqrt(bc2))
+      keep = tf.value(tf.add(tf.ONE, tf.negative(decay)))
+    return dict(
+      w1=w1,
+      b2=b2,
+      w2=w2,
+      step_size=step_size,
+      bc2_sqrt=bc2_sqrt,
       eps=eps,
-      lam=weight_decay,
-    )
-    return base.leafwise(
-      call,
-      rule,
-      hyperparameters,
-      counted_state=AdamState,
-      buffers=[(0.0, None), (0.0, None), (0.0, None) if amsgrad else None],
-      scalars=bias_corrections,
-      needs_count=True,
-      needs_params=not base.is_literal_zero(weight_decay),
-      complex_as_pairs=True,
+      lam=lam,
+      keep=keep,
     )
 
-  return common.with_plateau(call, build, lr, plateau)
+  return common.optimizer(
+    call,
+    rule,
+    lr,
+    dict(**common.moment_rates(beta1, beta2), eps=eps, lam=weight_decay),
+    plateau=plateau,
+    scalars=bias_corrections,
+    counted_state=AdamState,
+    buffers=[(0.0, None), (0.0, None), (0.0, None) if amsgrad else None],
+  )
 
 
 @common.takes_no_parameters

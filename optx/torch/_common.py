@@ -1,4 +1,4 @@
-"""What every ``optx.torch`` optimizer shares: PyTorch's gradient prelude and plateau."""
+"""What every ``optx.torch`` optimizer shares: its checks, PyTorch's gradient prelude and plateau."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import functools
 import inspect
 import numbers
 from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 from typing import ParamSpec
 from typing import TypeVar
@@ -16,6 +18,7 @@ import optax
 from optx._src import base
 from optx._src import plateau as plateau_lib
 from optx._src import validation as v
+from optx.torch._onecycle import cycled_momentum
 from optx.torch._plateau import ReduceLROnPlateau
 
 Optimizer = optax.GradientTransformationExtraArgs
@@ -82,7 +85,81 @@ def with_plateau(
   return plateau_lib.with_plateau(build, lr, plateau)
 
 
-def check_common(call: str, lr: Any, weight_decay: Any, maximize: bool) -> None:
+def optimizer(
+  call: str,
+  rule: Callable[..., Any],
+  lr: base.ScalarOrSchedule,
+  hyperparameters: Mapping[str, Any],
+  *,
+  plateau: Any,
+  scalars: Callable[..., Mapping[str, Any]] | None = None,
+  needs_params: bool | None = None,
+  **options: Any,
+) -> Optimizer:
+  """A ``torch.optim`` optimizer: :func:`base.leafwise` of its per-leaf ``rule``.
+
+  The rule gets ``hyperparameters`` and the rate, as ``lr``; complex leaves as
+  (real, imaginary) pairs, as PyTorch's ``view_as_real``; and the parameters
+  unless its weight decay ``lam`` is the number 0 (or as ``needs_params``
+  says). Where ``scalars`` turn the step's hyperparameters into the rule's
+  (they read the step: the state keeps a count), they get the rate at the
+  step as ``lr_t``, and the rate itself as ``lr`` for its Python number
+  (:func:`optx.torch._twofloat.number`). A ``plateau`` lowers the rate;
+  ``options`` are :func:`base.leafwise`'s.
+  """
+  if needs_params is None:
+    needs_params = not base.is_literal_zero(hyperparameters["lam"])
+
+  def build(rate: base.ScalarOrSchedule) -> optax.GradientTransformation:
+    step = None if scalars is None else functools.partial(scalars, lr=rate)
+    named = dict(lr=rate) if scalars is None else dict(lr_t=rate)
+    return base.leafwise(
+      call,
+      rule,
+      {**named, **hyperparameters},
+      scalars=step,
+      needs_count=scalars is not None,
+      needs_params=needs_params,
+      complex_as_pairs=True,
+      **options,
+    )
+
+  return with_plateau(call, build, lr, plateau)
+
+
+def checked(call: str, lr: Any, weight_decay: Any, maximize: bool) -> str:
+  """``call``, once the arguments every ``torch.optim`` optimizer takes are checked."""
   v.check_number(call, "lr", lr, lower=0)
   v.check_number(call, "weight_decay", weight_decay, lower=0)
   v.check_bool(call, "maximize", maximize)
+  return call
+
+
+def betas(call: str, lr: Any, betas: Any) -> tuple[Any, Any]:
+  """PyTorch's ``betas``, checked: ``(beta1, beta2)``, ``beta1`` replaced by the
+  momentum a :class:`OneCycleLR` ``lr`` cycles."""
+  if (
+    isinstance(betas, (str, bytes))
+    or not isinstance(betas, Sequence)
+    or len(betas) != 2
+  ):
+    raise TypeError(
+      f"optx.{call}(betas=...) must be a pair (beta1, beta2), got {betas!r}"
+    )
+  v.check_betas(call, **{f"betas[{i}]": beta for i, beta in enumerate(betas)})
+  return cycled_momentum(lr) or betas[0], betas[1]
+
+
+def moment_rates(beta1: Any, beta2: Any) -> dict[str, Any]:
+  """The rules' names for the moments' rates: β1, 1 − β1, β2 and 1 − β2."""
+  return dict(b1=beta1, w1=base.one_minus(beta1), b2=beta2, w2=base.one_minus(beta2))
+
+
+def check_no_cycled_momentum(call: str, lr: Any) -> None:
+  """Refuses a :class:`OneCycleLR` ``lr`` that cycles a momentum the optimizer
+  lacks, as PyTorch does."""
+  if cycled_momentum(lr) is not None:
+    raise ValueError(
+      f"optx.{call}(lr=OneCycleLR(cycle_momentum=True)): {call.removeprefix('torch.')}"
+      " has no momentum to cycle (PyTorch raises too); pass cycle_momentum=False"
+    )

@@ -90,8 +90,7 @@ def SGD(
     >>> print(f"{u[0]:.4f}")
     -0.1900
   """
-  call = "torch.SGD"
-  common.check_common(call, lr, weight_decay, maximize)
+  call = common.checked("torch.SGD", lr, weight_decay, maximize)
   v.check_number(call, "momentum", momentum, lower=0, upper=1)
   v.check_number(call, "dampening", dampening, lower=0, upper=1)
   v.check_bool(call, "nesterov", nesterov)
@@ -104,7 +103,6 @@ def SGD(
     )
   momentum = cycled_momentum(lr) or momentum
   buffered = not base.is_literal_zero(momentum)
-  decayed = not base.is_literal_zero(weight_decay)
   damped = buffered and not base.is_literal_zero(dampening)
 
   def plain(g, p=None, *, lr, mu, undamped, lam):
@@ -115,26 +113,23 @@ def SGD(
     b = rounded(mu * b) + undamped * g  # buf.mul_(μ).add_(g, alpha=1 − τ)
     return -lr * (g + mu * b if nesterov else b), b
 
-  def first_undamped(t, lr, mu, undamped, lam):  # b = g at first, and without momentum
-    return dict(
-      lr=lr, mu=mu, undamped=jnp.where((t == 1) | (mu == 0), 1.0, undamped), lam=lam
-    )
+  def first_undamped(t, lr, lr_t, mu, undamped, lam):
+    del lr  # the rate at the step is enough
+    # b = g at first, and without momentum:
+    undamped = jnp.where((t == 1) | (mu == 0), 1.0, undamped)
+    return dict(lr=lr_t, mu=mu, undamped=undamped, lam=lam)
 
-  def build(lr):
-    return base.leafwise(
-      call,
-      rule if buffered else plain,
-      dict(lr=lr, mu=momentum, undamped=base.one_minus(dampening), lam=weight_decay),
-      state=SGDState,
-      counted_state=CountedSGDState,
-      buffers=[(0.0, None) if buffered else None],
-      scalars=first_undamped if damped else None,
-      needs_count=damped,
-      needs_params=decayed,
-      complex_as_pairs=True,
-    )
-
-  return common.with_plateau(call, build, lr, plateau)
+  return common.optimizer(
+    call,
+    rule if buffered else plain,
+    lr,
+    dict(mu=momentum, undamped=base.one_minus(dampening), lam=weight_decay),
+    plateau=plateau,
+    scalars=first_undamped if damped else None,
+    state=SGDState,
+    counted_state=CountedSGDState,
+    buffers=[(0.0, None) if buffered else None],
+  )
 
 
 class AdagradState(NamedTuple):
@@ -192,54 +187,41 @@ def Adagrad(
     >>> print(f"{u[0]:.4f}")
     -0.1000
   """
-  call = "torch.Adagrad"
-  common.check_common(call, lr, weight_decay, maximize)
-  v.check_number(call, "lr_decay", lr_decay, lower=0, schedule_ok=False)
-  v.check_number(
-    call,
-    "initial_accumulator_value",
-    initial_accumulator_value,
-    lower=0,
-    schedule_ok=False,
+  call = common.checked("torch.Adagrad", lr, weight_decay, maximize)
+  v.check_constant(call, "lr_decay", lr_decay, lower=0)
+  v.check_constant(
+    call, "initial_accumulator_value", initial_accumulator_value, lower=0
   )
   v.check_number(call, "eps", eps, lower=0)
-  if cycled_momentum(lr) is not None:
-    raise ValueError(
-      f"optx.{call}(lr=OneCycleLR(cycle_momentum=True)): Adagrad has no momentum to"
-      " cycle (PyTorch raises too); pass cycle_momentum=False"
-    )
+  common.check_no_cycled_momentum(call, lr)
   decaying = not base.is_literal_zero(lr_decay)
 
-  def rule(g, s, p=None, *, clr, eps, lam):
+  def rule(g, s, p=None, *, lr, eps, lam):
     g = common.gradient(g, p, lam, maximize)
     s = s + g * g
-    return -clr * g / (jnp.sqrt(s) + eps), s
+    return -lr * g / (jnp.sqrt(s) + eps), s  # lr: PyTorch's clr
 
-  def build(lr):
-    def decayed_rate(t, lr_t, lr_decay_t, eps, lam):
-      # PyTorch's Python double, rounded to float32 once: pairs of float32
-      # carry it (an exact double under x64).
-      if t.dtype == jnp.float64:
-        return dict(clr=lr_t / (1 + (t - 1) * lr_decay_t), eps=eps, lam=lam)
-      steps = tf.integer(t.astype(jnp.int32) - 1)
-      slowdown = tf.add(tf.ONE, tf.mul(steps, tf.number(lr_decay, lr_decay_t)))
-      return dict(clr=tf.value(tf.div(tf.number(lr, lr_t), slowdown)), eps=eps, lam=lam)
+  def decayed_rate(t, lr, lr_t, lr_decay_t, eps, lam):
+    # PyTorch's Python double, rounded to float32 once: pairs of float32
+    # carry it (an exact double under x64).
+    if t.dtype == jnp.float64:
+      return dict(lr=lr_t / (1 + (t - 1) * lr_decay_t), eps=eps, lam=lam)
+    steps = tf.integer(t.astype(jnp.int32) - 1)
+    slowdown = tf.add(tf.ONE, tf.mul(steps, tf.number(lr_decay, lr_decay_t)))
+    return dict(lr=tf.value(tf.div(tf.number(lr, lr_t), slowdown)), eps=eps, lam=lam)
 
-    rate = dict(lr_t=lr, lr_decay_t=lr_decay) if decaying else dict(clr=lr)
-    return base.leafwise(
-      call,
-      rule,
-      dict(**rate, eps=eps, lam=weight_decay),
-      state=AdagradState,
-      counted_state=CountedAdagradState,
-      buffers=[(initial_accumulator_value, None)],
-      scalars=decayed_rate if decaying else None,
-      needs_count=decaying,
-      needs_params=not base.is_literal_zero(weight_decay),
-      complex_as_pairs=True,
-    )
-
-  return common.with_plateau(call, build, lr, plateau)
+  decay = dict(lr_decay_t=lr_decay) if decaying else {}
+  return common.optimizer(
+    call,
+    rule,
+    lr,
+    dict(**decay, eps=eps, lam=weight_decay),
+    plateau=plateau,
+    scalars=decayed_rate if decaying else None,
+    state=AdagradState,
+    counted_state=CountedAdagradState,
+    buffers=[(initial_accumulator_value, None)],
+  )
 
 
 class RMSpropState(NamedTuple):
@@ -307,8 +289,7 @@ def RMSprop(
     >>> print(f"{u[0]:.4f}")
     -0.1000
   """
-  call = "torch.RMSprop"
-  common.check_common(call, lr, weight_decay, maximize)
+  call = common.checked("torch.RMSprop", lr, weight_decay, maximize)
   v.check_number(call, "alpha", alpha, lower=0, upper=1)
   v.check_number(call, "eps", eps, lower=0)
   v.check_number(call, "momentum", momentum, lower=0, upper=1)
@@ -316,36 +297,23 @@ def RMSprop(
   momentum = cycled_momentum(lr) or momentum
   buffered = not base.is_literal_zero(momentum)
 
-  def rule(g, s, *ab, p=None, lr, alpha, one_minus_alpha, eps, mu, lam):
+  def rule(g, s, *ab, p=None, lr, alpha, w, eps, mu, lam):
     g = common.gradient(g, p, lam, maximize)
-    s = rounded(alpha * s) + one_minus_alpha * g * g  # mul_(α).addcmul_(g, g, 1 − α)
-    a = lerp(ab[0], g, one_minus_alpha) if centered else None
+    s = rounded(alpha * s) + w * g * g  # mul_(α).addcmul_(g, g, 1 − α)
+    a = lerp(ab[0], g, w) if centered else None
     d = jnp.sqrt(s if a is None else s - a * a) + eps
     b = rounded(mu * ab[-1]) + g / d if buffered else None
     u = -lr * g / d if b is None else -lr * b
     return u, s, *(x for x in (a, b) if x is not None)
 
-  def build(lr):
-    return base.leafwise(
-      call,
-      rule,
-      dict(
-        lr=lr,
-        alpha=alpha,
-        one_minus_alpha=base.one_minus(alpha),
-        eps=eps,
-        mu=momentum,
-        lam=weight_decay,
-      ),
-      state=RMSpropState,
-      counted_state=CountedRMSpropState,
-      buffers=[
-        (0.0, None),
-        (0.0, None) if centered else None,
-        (0.0, None) if buffered else None,
-      ],
-      needs_params=not base.is_literal_zero(weight_decay),
-      complex_as_pairs=True,
-    )
-
-  return common.with_plateau(call, build, lr, plateau)
+  zeros = (0.0, None)  # a buffer of zeros in the parameters' dtype
+  return common.optimizer(
+    call,
+    rule,
+    lr,
+    dict(alpha=alpha, w=base.one_minus(alpha), eps=eps, mu=momentum, lam=weight_decay),
+    plateau=plateau,
+    state=RMSpropState,
+    counted_state=CountedRMSpropState,
+    buffers=[zeros, zeros if centered else None, zeros if buffered else None],
+  )

@@ -7,7 +7,6 @@ pairs of float32 (:mod:`optx.torch._twofloat`).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 from typing import NamedTuple
@@ -22,21 +21,6 @@ from optx._src.numerics import lerp
 from optx._src.numerics import rounded
 from optx.torch import _common as common
 from optx.torch import _twofloat as tf
-from optx.torch._onecycle import cycled_momentum
-
-
-def _betas(call: str, betas: Any) -> tuple[Any, Any]:
-  if (
-    isinstance(betas, (str, bytes))
-    or not isinstance(betas, Sequence)
-    or len(betas) != 2
-  ):
-    raise TypeError(
-      f"optx.{call}(betas=...) must be a pair (beta1, beta2), got {betas!r}"
-    )
-  for i, beta in enumerate(betas):
-    v.check_number(call, f"betas[{i}]", beta, lower=0, upper=1, upper_open=True)
-  return betas[0], betas[1]
 
 
 class AdamaxState(NamedTuple):
@@ -93,11 +77,9 @@ def Adamax(
     >>> print(f"{u[0]:.6f}")
     -0.002000
   """
-  call = "torch.Adamax"
-  common.check_common(call, lr, weight_decay, maximize)
+  call = common.checked("torch.Adamax", lr, weight_decay, maximize)
   v.check_number(call, "eps", eps, lower=0)
-  beta1, beta2 = _betas(call, betas)
-  beta1 = cycled_momentum(lr) or beta1
+  beta1, beta2 = common.betas(call, lr, betas)
 
   def rule(g, m, u, p=None, *, w1, b2, eps, clr, lam):
     g = common.gradient(g, p, lam, maximize)
@@ -105,37 +87,25 @@ def Adamax(
     u = jnp.maximum(b2 * u, jnp.abs(g) + eps)  # max(exp_inf.mul_(β2), |g| + ε)
     return -clr * m / u, m, u  # addcdiv_(exp_avg, exp_inf, value=−clr)
 
-  def build(lr):
-    def step_size(t, lr_t, b1, w1, b2, eps, lam):
-      if t.dtype == jnp.float64:
-        clr = lr_t / (1 - b1**t)
-      else:
-        bc1 = tf.add(
-          tf.ONE, tf.negative(tf.power(tf.scalar(beta1, b1), t.astype(jnp.int32)))
-        )
-        clr = tf.value(tf.div(tf.number(lr, lr_t), bc1))
-      return dict(w1=w1, b2=b2, eps=eps, clr=clr, lam=lam)
+  def step_size(t, lr, lr_t, b1, w1, b2, eps, lam):
+    if t.dtype == jnp.float64:
+      clr = lr_t / (1 - b1**t)
+    else:
+      k = t.astype(jnp.int32)
+      bc1 = tf.add(tf.ONE, tf.negative(tf.power(tf.scalar(beta1, b1), k)))
+      clr = tf.value(tf.div(tf.number(lr, lr_t), bc1))
+    return dict(w1=w1, b2=b2, eps=eps, clr=clr, lam=lam)
 
-    return base.leafwise(
-      call,
-      rule,
-      dict(
-        lr_t=lr,
-        b1=beta1,
-        w1=base.one_minus(beta1),
-        b2=beta2,
-        eps=eps,
-        lam=weight_decay,
-      ),
-      counted_state=AdamaxState,
-      buffers=[(0.0, None), (0.0, None)],
-      scalars=step_size,
-      needs_count=True,
-      needs_params=not base.is_literal_zero(weight_decay),
-      complex_as_pairs=True,
-    )
-
-  return common.with_plateau(call, build, lr, plateau)
+  return common.optimizer(
+    call,
+    rule,
+    lr,
+    dict(b1=beta1, b2=beta2, w1=base.one_minus(beta1), eps=eps, lam=weight_decay),
+    plateau=plateau,
+    scalars=step_size,
+    counted_state=AdamaxState,
+    buffers=[(0.0, None), (0.0, None)],
+  )
 
 
 class NAdamState(NamedTuple):
@@ -208,13 +178,11 @@ def NAdam(
     >>> print(f"{u[0]:.6f}")
     -0.002113
   """
-  call = "torch.NAdam"
-  common.check_common(call, lr, weight_decay, maximize)
+  call = common.checked("torch.NAdam", lr, weight_decay, maximize)
   v.check_number(call, "eps", eps, lower=0)
-  v.check_number(call, "momentum_decay", momentum_decay, lower=0, schedule_ok=False)
+  v.check_constant(call, "momentum_decay", momentum_decay, lower=0)
   v.check_bool(call, "decoupled_weight_decay", decoupled_weight_decay)
-  beta1, beta2 = _betas(call, betas)
-  beta1 = cycled_momentum(lr) or beta1
+  beta1, beta2 = common.betas(call, lr, betas)
   decayed = not base.is_literal_zero(weight_decay)
   coupled = decayed and not decoupled_weight_decay
   decoupled = decayed and decoupled_weight_decay
@@ -241,7 +209,7 @@ def NAdam(
   def advance(product, t, b1, psi, **_):  # mu_product *= mu, in float32
     return product * tf.value(mu(b1, psi, t.astype(jnp.int32)))
 
-  def scalars(t, lr, lr_t, b1, w1, b2, w2, eps, lam, psi, carry):
+  def step_sizes(t, lr, lr_t, b1, w1, b2, w2, eps, lam, psi, carry):
     if t.dtype == jnp.float64:
       mu_t = b1 * (1 - 0.5 * 0.96 ** (t * psi))
       mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
@@ -269,31 +237,21 @@ def NAdam(
       w1=w1, b2=b2, w2=w2, bc2=bc2, eps=eps, lam=lam, keep=keep, c_g=c_g, c_m=c_m
     )
 
-  def build(lr):
-    hyperparameters = dict(
-      lr_t=lr,
-      b1=beta1,
-      w1=base.one_minus(beta1),
-      b2=beta2,
-      w2=base.one_minus(beta2),
-      eps=eps,
-      lam=weight_decay,
-      psi=momentum_decay,
-    )
-    return base.leafwise(
-      call,
-      rule,
-      hyperparameters,
-      counted_state=NAdamState,
-      buffers=[(0.0, None), (0.0, None)],
-      scalars=functools.partial(scalars, lr=lr),
-      needs_count=True,
-      needs_params=True,
-      complex_as_pairs=True,
-      carry=(1.0, jnp.float32, advance),
-    )
-
-  return common.with_plateau(call, build, lr, plateau)
+  hyperparameters = dict(
+    **common.moment_rates(beta1, beta2), eps=eps, lam=weight_decay, psi=momentum_decay
+  )
+  return common.optimizer(
+    call,
+    rule,
+    lr,
+    hyperparameters,
+    plateau=plateau,
+    scalars=step_sizes,
+    counted_state=NAdamState,
+    buffers=[(0.0, None), (0.0, None)],
+    needs_params=True,
+    carry=(1.0, jnp.float32, advance),
+  )
 
 
 class AdadeltaState(NamedTuple):
@@ -350,15 +308,10 @@ def Adadelta(
     >>> print(f"{u[0]:.6f}")
     -0.003162
   """
-  call = "torch.Adadelta"
-  common.check_common(call, lr, weight_decay, maximize)
+  call = common.checked("torch.Adadelta", lr, weight_decay, maximize)
   v.check_number(call, "rho", rho, lower=0, upper=1)
   v.check_number(call, "eps", eps, lower=0)
-  if cycled_momentum(lr) is not None:
-    raise ValueError(
-      f"optx.{call}(lr=OneCycleLR(cycle_momentum=True)): Adadelta has no momentum"
-      " to cycle (PyTorch raises too); pass cycle_momentum=False"
-    )
+  common.check_no_cycled_momentum(call, lr)
 
   def rule(g, s, x, p=None, *, lr, rho, w, eps, lam):
     g = common.gradient(g, p, lam, maximize)
@@ -367,16 +320,13 @@ def Adadelta(
     x = rounded(rho * x) + w * delta * delta  # acc_delta.mul_(ρ).addcmul_(Δ, Δ, 1 − ρ)
     return -lr * delta, s, x  # param.add_(Δ, alpha=−η)
 
-  def build(lr):
-    return base.leafwise(
-      call,
-      rule,
-      dict(lr=lr, rho=rho, w=base.one_minus(rho), eps=eps, lam=weight_decay),
-      state=AdadeltaState,
-      counted_state=CountedAdadeltaState,
-      buffers=[(0.0, None), (0.0, None)],
-      needs_params=not base.is_literal_zero(weight_decay),
-      complex_as_pairs=True,
-    )
-
-  return common.with_plateau(call, build, lr, plateau)
+  return common.optimizer(
+    call,
+    rule,
+    lr,
+    dict(rho=rho, w=base.one_minus(rho), eps=eps, lam=weight_decay),
+    plateau=plateau,
+    state=AdadeltaState,
+    counted_state=CountedAdadeltaState,
+    buffers=[(0.0, None), (0.0, None)],
+  )
