@@ -134,8 +134,8 @@ class ReduceLROnPlateau:
     )
     eps = jnp.where(lr0 > 0, jnp.asarray(self.eps, jnp.float32) / safe, 0.0)
     return plateau_lib.reduce_on_plateau(
-      self.factor,
-      self.patience,
+      factor=self.factor,
+      patience=self.patience,
       min_delta=self.threshold,
       mode=self.mode,
       cooldown=self.cooldown,
