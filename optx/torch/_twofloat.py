@@ -156,17 +156,36 @@ def power(base: Any, k: jax.Array) -> Pair:
   if number is None:
     b = jnp.asarray(base, _F32)
     return b ** k.astype(_F32), jnp.zeros((), _F32)
-  result = ONE
+  # A loop over the 31 bits, not 31 unrolled products: one small program,
+  # compiled once (eagerly too), where the unrolled one took seconds to compile.
+  start = (jnp.float32(1.0), jnp.float32(0.0))
+  (result, _), _ = jax.lax.scan(_times_if_bit, (start, k), _bit_powers(number))
+  return result
+
+
+def _bit_powers(number: float) -> tuple[np.ndarray, ...]:
+  # base**(2**i) for i < 31 as pairs, whether bit i multiplies by it (not by
+  # 1), and whether it is 0 (then so are the higher ones: k >= 2**i gives 0).
+  entries = []
   for i in range(31):
     try:
-      entry = number ** (2**i)
+      entries.append(number ** (2**i))
     except OverflowError:
-      entry = math.inf
-    if entry == 0.0:  # so are the higher powers: k >= 2**i gives 0
-      return where(k >= 2**i, pair(0.0), result)
-    if entry != 1.0:
-      result = where(((k >> i) & 1) == 1, mul(result, pair(entry)), result)
-  return result
+      entries.append(math.inf)
+  first_zero = next((i for i, x in enumerate(entries) if x == 0.0), 31)
+  his, los = zip(*map(split64, entries), strict=True)
+  index = np.arange(31, dtype=np.int32)
+  zero = index >= first_zero
+  multiplies = ~zero & (np.asarray(entries) != 1.0)
+  return np.asarray(his), np.asarray(los), index, multiplies, zero
+
+
+def _times_if_bit(carry: tuple[Pair, jax.Array], entry: Any) -> Any:
+  result, k = carry
+  hi, lo, i, multiplies, zero = entry
+  result = where(multiplies & (((k >> i) & 1) == 1), mul(result, (hi, lo)), result)
+  result = where(zero & (k >= (1 << i)), pair(0.0), result)
+  return (result, k), None
 
 
 def real_power(x: Pair, exponent: Any) -> Pair:
