@@ -72,18 +72,18 @@ ADADELTA_KIND = Kind(
 # Adamax's keys are all Adam's too: an Adam state_dict read as Adamax's is
 # refused by its missing 'exp_inf'.
 ADAMAX_KIND = Kind("Adamax", frozenset({"betas"}), {"exp_avg": "", "exp_inf": ""}, True)
-KINDS: dict[type, Kind] = {
-  _optimizers.SGDState: SGD_KIND,
-  _optimizers.CountedSGDState: SGD_KIND,
-  _optimizers.AdagradState: ADAGRAD_KIND,
-  _optimizers.CountedAdagradState: ADAGRAD_KIND,
-  _optimizers.RMSpropState: RMSPROP_KIND,
-  _optimizers.CountedRMSpropState: RMSPROP_KIND,
-  _adam.AdamState: ADAM_KIND,
-  _variants.AdamaxState: ADAMAX_KIND,
-  _variants.NAdamState: NADAM_KIND,
-  _variants.AdadeltaState: ADADELTA_KIND,
-  _variants.CountedAdadeltaState: ADADELTA_KIND,
+KINDS: dict[type, Kind] = {  # each optimizer's states, without and with a count
+  state: kind
+  for kind, *states in [
+    (SGD_KIND, _optimizers.SGDState, _optimizers.CountedSGDState),
+    (ADAGRAD_KIND, _optimizers.AdagradState, _optimizers.CountedAdagradState),
+    (RMSPROP_KIND, _optimizers.RMSpropState, _optimizers.CountedRMSpropState),
+    (ADAM_KIND, _adam.AdamState),
+    (ADAMAX_KIND, _variants.AdamaxState),
+    (NADAM_KIND, _variants.NAdamState),
+    (ADADELTA_KIND, _variants.AdadeltaState, _variants.CountedAdadeltaState),
+  ]
+  for state in states
 }
 STATES = tuple(KINDS)
 PLATEAU_KEYS = frozenset({"best", "num_bad_epochs", "cooldown_counter"})
