@@ -21,6 +21,28 @@ from typing import Any
 import numpy as np
 
 # ----------------------------------------------------------------------------
+# A gradient stream shared by the flavor tests.
+
+
+def drifting_gradients(shapes, steps, seed=0):
+  """Initial parameters and a ``(steps, *shape)`` float32 gradient sequence per leaf.
+
+  The gradients have a drift (so the parameters travel far, even with the
+  book's small learning rates) and a per-step scale spanning 0.05..5 (so that
+  every clipping option is sometimes active and sometimes not).
+  """
+  rng = np.random.default_rng(seed)
+  scale = np.exp(rng.uniform(np.log(0.05), np.log(5.0), size=steps)).astype(np.float32)
+  params, grads = {}, {}
+  for name, shape in shapes.items():
+    params[name] = rng.normal(size=shape).astype(np.float32)
+    drift = rng.choice([-1.0, 1.0], size=shape).astype(np.float32)
+    noise = rng.normal(size=(steps, *shape)).astype(np.float32)
+    grads[name] = (0.5 * drift + noise) * scale.reshape((steps,) + (1,) * len(shape))
+  return params, grads
+
+
+# ----------------------------------------------------------------------------
 # Learning-rate schedules.
 
 

@@ -34,27 +34,7 @@ STEPS = 300
 STEPS_PER_EPOCH = 10
 TOLERANCE = 1e-4
 SHAPES = {"bias": (5,), "conv": (2, 2, 3), "kernel": (3, 4)}
-
-
-def _problem():
-  """Initial parameters and a (STEPS, *shape) gradient sequence per leaf.
-
-  The gradients have a drift (so the parameters travel far, even with the
-  seed's small learning rates) and a per-step scale spanning 0.05..5 (so that
-  every clipping option is sometimes active and sometimes not).
-  """
-  rng = np.random.default_rng(0)
-  scale = np.exp(rng.uniform(np.log(0.05), np.log(5.0), size=STEPS)).astype(np.float32)
-  params, grads = {}, {}
-  for name, shape in SHAPES.items():
-    params[name] = rng.normal(size=shape).astype(np.float32)
-    drift = rng.choice([-1.0, 1.0], size=shape).astype(np.float32)
-    noise = rng.normal(size=(STEPS, *shape)).astype(np.float32)
-    grads[name] = (0.5 * drift + noise) * scale.reshape((STEPS,) + (1,) * len(shape))
-  return params, grads
-
-
-PARAMS, GRADS = _problem()
+PARAMS, GRADS = oracles.drifting_gradients(SHAPES, STEPS)
 NAMES = sorted(SHAPES)
 
 

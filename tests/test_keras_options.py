@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import optax
+import oracles
 import pytest
 
 import optx
@@ -29,21 +30,7 @@ STEPS = 300
 TOLERANCE = 1e-5
 SHAPES = {"bias": (5,), "conv": (2, 2, 3), "kernel": (3, 4)}
 NAMES = sorted(SHAPES)
-
-
-def _problem(seed=0):
-  rng = np.random.default_rng(seed)
-  scale = np.exp(rng.uniform(np.log(0.05), np.log(5.0), size=STEPS)).astype(np.float32)
-  params, grads = {}, {}
-  for name, shape in SHAPES.items():
-    params[name] = rng.normal(size=shape).astype(np.float32)
-    drift = rng.choice([-1.0, 1.0], size=shape).astype(np.float32)
-    noise = rng.normal(size=(STEPS, *shape)).astype(np.float32)
-    grads[name] = (0.5 * drift + noise) * scale.reshape((STEPS,) + (1,) * len(shape))
-  return params, grads
-
-
-PARAMS, GRADS = _problem()
+PARAMS, GRADS = oracles.drifting_gradients(SHAPES, STEPS)
 
 
 def relative_error(ours, theirs):
