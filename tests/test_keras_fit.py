@@ -101,19 +101,22 @@ def keras_fit(optimizer, callbacks=()):
   return model.get_weights()
 
 
-def optx_fit(tx):
+def optx_fit(tx, *, keras_options=False):
+  """optx's loop over fit's batches; with ``keras_options``, it also scales the
+  loss (optx.keras.scale_loss) and ends with optx.keras.finalize_variable_values,
+  as fit does with the optimizer's."""
   model = _model()
   params = [v.value for v in model.trainable_variables]
   fixed = [v.value for v in model.non_trainable_variables]
   metrics = [v.value for v in model.metrics_variables]
 
-  def loss(params, x, y):
+  def loss(params, state, x, y):
     out = model.compute_loss_and_updates(params, fixed, metrics, x, y, None)
-    return out[0]
+    return optx.keras.scale_loss(state, out[0]) if keras_options else out[0]
 
   @jax.jit
   def step(params, state, x, y):
-    updates, state = tx.update(jax.grad(loss)(params, x, y), state, params)
+    updates, state = tx.update(jax.grad(loss)(params, state, x, y), state, params)
     return optax.apply_updates(params, updates), state
 
   state = tx.init(params)
@@ -126,6 +129,8 @@ def optx_fit(tx):
       # Keras's own evaluation of the validation loss, as fit's callbacks see it.
       model.set_weights([np.asarray(p) for p in params])
       state = optx.observe(state, model.evaluate(X_VAL, Y_VAL, verbose=0))
+  if keras_options:
+    params = optx.keras.finalize_variable_values(state, params)
   return [np.asarray(p) for p in params]
 
 
@@ -240,32 +245,8 @@ def test_weight_decay_trains_as_keras_fit_to_a_rounding(name):
 
 # Keras's other base-optimizer options (tests/test_keras_options.py runs them
 # open loop). fit scales the loss by optimizer.scale_loss and ends with
-# optimizer.finalize_variable_values; optx's loop does the same with
-# optx.keras.scale_loss and optx.keras.finalize_variable_values.
-
-
-def optx_fit_with_options(tx):
-  model = _model()
-  params = [v.value for v in model.trainable_variables]
-  fixed = [v.value for v in model.non_trainable_variables]
-  metrics = [v.value for v in model.metrics_variables]
-
-  def loss(params, state, x, y):
-    out = model.compute_loss_and_updates(params, fixed, metrics, x, y, None)
-    return optx.keras.scale_loss(state, out[0])
-
-  @jax.jit
-  def step(params, state, x, y):
-    updates, state = tx.update(jax.grad(loss)(params, state, x, y), state, params)
-    return optax.apply_updates(params, updates), state
-
-  state = tx.init(params)
-  for _ in range(EPOCHS):
-    for start in range(0, len(X), BATCH):
-      params, state = step(
-        params, state, X[start : start + BATCH], Y[start : start + BATCH]
-      )
-  return [np.asarray(p) for p in optx.keras.finalize_variable_values(state, params)]
+# optimizer.finalize_variable_values; optx_fit(..., keras_options=True) does
+# the same with optx.keras.scale_loss and optx.keras.finalize_variable_values.
 
 
 def _bias_mask():
@@ -312,7 +293,7 @@ OPTION_CASES = {
 def test_keras_options_train_as_keras_fit(name):
   make, bound = OPTION_CASES[name]
   theirs = keras_fit(make(keras.optimizers))
-  ours = optx_fit_with_options(make(optx.keras))
+  ours = optx_fit(make(optx.keras), keras_options=True)
   error = divergence(ours, theirs)
   print(f"\n[keras fit] {name}: {error:.2e}")
   assert error <= bound
@@ -324,7 +305,7 @@ def test_exclude_from_weight_decay_trains_as_keras_fit():
   theirs = keras_fit(optimizer)
   # The parameters are a list here: a mask of the bias leaves.
   tx = optx.keras.Adam(0.001, weight_decay=0.05, exclude_from_weight_decay=_bias_mask())
-  error = divergence(optx_fit_with_options(tx), theirs)
+  error = divergence(optx_fit(tx, keras_options=True), theirs)
   print(f"\n[keras fit] Adam(weight_decay, excluding the biases): {error:.2e}")
   assert error <= 1e-6  # two assignments in Keras, one update here (docstring)
 
