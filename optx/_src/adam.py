@@ -100,12 +100,10 @@ def scale_by_adam(
     1.0000
   """
   call = "scale_by_adam"
-  v.check_betas(call, b1=b1, b2=b2)
-  v.check_number(call, "eps", eps, lower=0)
+  v.check_moments(call, b1, b2, eps, mu_dtype, nu_dtype)
   v.check_choice(call, "eps_placement", eps_placement, ["inside", "outside", "hat"])
   v.check_choice(call, "moment_form", moment_form, list(MOMENT_FORMS))
   v.check_bool(call, "amsgrad", amsgrad)
-  v.check_dtypes(call, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
   average_m, average_s = MOMENT_FORMS[moment_form]
 
   def rule(g, m, s, *, b1, b2, bc1, bc2, eps):

@@ -154,16 +154,7 @@ def check_moments(
 
 def check_factor(call: str, name: str, value: Any) -> None:
   """Checks that ``value`` is a number strictly between 0 and 1 (a plateau's factor)."""
-  check_number(
-    call,
-    name,
-    value,
-    lower=0,
-    upper=1,
-    lower_open=True,
-    upper_open=True,
-    schedule_ok=False,
-  )
+  check_constant(call, name, value, lower=0, upper=1, lower_open=True, upper_open=True)
 
 
 def check_piecewise(call: str, boundaries: Any, values: Any) -> None:
